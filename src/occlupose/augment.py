@@ -1,0 +1,189 @@
+"""Occlusion-labelled training data from 3D mocap (paper Sec. 4.2), drawn on the fly.
+
+For each 3D window: a random virtual camera (Sec. 4.2 angles), Cylinder Man self-occlusion labels, random
+virtual occluders moving over the body, and a *detector-like* 2D input. Real 2D detectors are not just noisy:
+they still guess an occluded joint, at a wrong, drifting place (often the mirrored left/right joint) with a
+lower but noisy confidence, and sometimes give a visible joint a low score. The model, per window and joint:
+
+* visible joints: position = truth + AR(1) jitter (``visible_sigma``, correlation ``visible_corr`` per frame);
+  confidence ~ N(``visible_conf``, ``conf_std``) with a per-joint bias, and with probability ``miss_prob`` per
+  frame a confidence drawn as for an occluded joint (a false negative);
+* occluded joints: with probability ``mirror_prob`` the detector answers at the mirrored twin joint, else at
+  truth + a per-episode offset (``occluded_offset_sigma``) + a random-walk drift (``occluded_drift_sigma`` per
+  frame); confidence ~ N(``occluded_conf``, ``conf_std``) with bias, so some exceed the threshold
+  (confidence mistakes that the flow check of Eq. 2 must catch);
+* then Eq. 2: the optical flow ``o`` at a keypoint is the true motion of the body surface there (the joint's
+  true motion, plus ``flow_noise``); ``d`` is the detected keypoint's motion. Drifting guesses disagree.
+
+Distances are metres at the subject (with perspective they are scaled by focal / depth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .camera import VirtualViewConfig, sample_virtual_rotations
+from .cylinder import CylinderConfig, visibility
+from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
+from .skeleton import FLIP_PERMUTATION
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    visible_sigma: float = 0.012
+    visible_corr: float = 0.7
+    occluded_offset_sigma: float = 0.10
+    occluded_drift_sigma: float = 0.006
+    mirror_prob: float = 0.2
+    visible_conf: float = 0.85
+    occluded_conf: float = 0.2
+    conf_std: float = 0.1
+    conf_bias_std: float = 0.08
+    miss_prob: float = 0.02
+    flow_noise: float = 0.004
+
+
+@dataclass(frozen=True)
+class OccluderConfig:
+    """Virtual occluders (objects, other people): a box crossing the body for 0.5-3 s."""
+
+    prob: float = 0.5
+    min_duration_s: float = 0.5
+    max_duration_s: float = 3.0
+    min_width: float = 0.2
+    max_width: float = 0.6
+    min_height: float = 0.3
+    max_height: float = 1.0
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    views: VirtualViewConfig = field(default_factory=VirtualViewConfig)
+    cylinder: CylinderConfig = field(default_factory=CylinderConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    occluder: OccluderConfig = field(default_factory=OccluderConfig)
+    filter: OcclusionFilterConfig = field(default_factory=OcclusionFilterConfig)
+    #: fraction of windows seen through a pinhole camera instead of the paper's orthographic one
+    perspective_prob: float = 0.5
+    min_distance: float = 3.0
+    max_distance: float = 8.0
+    fps: float = 50.0
+    #: False: the camera is the dataset's fixed front view (the "no virtual-view augmentation" ablation)
+    virtual_views: bool = True
+
+
+@dataclass
+class Batch:
+    """One batch of B windows of T frames; 2D in metres at the subject (or focal-1 image units)."""
+
+    poses_3d: np.ndarray  # (B, T, 17, 3) camera frame, root-relative, metres
+    gt_2d: np.ndarray  # (B, T, 17, 2) clean projection
+    det_2d: np.ndarray  # (B, T, 17, 2) detector-like guesses
+    conf: np.ndarray  # (B, T, 17) confidence after Eq. 2
+    occluded: np.ndarray  # (B, T, 17) bool ground truth (self-occlusion or virtual occluder)
+    reliable: np.ndarray  # (B, T, 17) bool, conf >= threshold
+
+
+def _ar1(rng: np.random.Generator, shape: tuple, corr: float, sigma: float) -> np.ndarray:
+    """Stationary AR(1) noise along axis 1 (time) of ``shape`` = (B, T, ...), std ``sigma``.
+
+    ``x_t = sqrt(1 - c^2) sum_k c^k e_(t-k)``, the kernel truncated where c^k < 1e-3 (a loop over lags only).
+    """
+    if corr <= 0:
+        return sigma * rng.standard_normal(shape)
+    lags = int(np.ceil(np.log(1e-3) / np.log(corr))) if corr < 1 else 1
+    b, t = shape[:2]
+    eps = rng.standard_normal((b, t + lags - 1, *shape[2:]))
+    x = np.zeros(shape)
+    for k in range(lags):
+        x += corr**k * eps[:, lags - 1 - k : lags - 1 - k + t]
+    return sigma * np.sqrt(1 - corr**2) * x
+
+
+def virtual_occluder_mask(rng: np.random.Generator, gt_2d: np.ndarray, unit: np.ndarray, cfg: OccluderConfig,
+                          fps: float) -> np.ndarray:
+    """(B, T, 17) bool: joints covered by a box moving horizontally across the body for 0.5-3 s."""
+    b, t = gt_2d.shape[:2]
+    active = rng.random(b) < cfg.prob
+    dur = rng.uniform(cfg.min_duration_s, cfg.max_duration_s, b) * fps
+    start = rng.uniform(-0.3 * dur, np.maximum(t - 0.7 * dur, 0))
+    w = rng.uniform(cfg.min_width, cfg.max_width, b) * unit
+    h = rng.uniform(cfg.min_height, cfg.max_height, b) * unit
+    cy = rng.uniform(-0.6, 0.6, b) * unit
+    direction = rng.choice([-1.0, 1.0], b)
+    frames = np.arange(t)[None, :]
+    phase = (frames - start[:, None]) / np.maximum(dur[:, None], 1)  # 0..1 while crossing
+    root = gt_2d[:, :, 0]  # (B, T, 2)
+    cx = root[..., 0] + direction[:, None] * (phase - 0.5) * 1.2 * unit[:, None]
+    on = active[:, None] & (phase >= 0) & (phase <= 1)
+    dx = np.abs(gt_2d[..., 0] - cx[..., None]) <= w[:, None, None] / 2
+    dy = np.abs(gt_2d[..., 1] - root[..., 1:2] - cy[:, None, None]) <= h[:, None, None] / 2
+    return on[..., None] & dx & dy
+
+
+class Augmenter:
+    """Turns (B, T, 17, 3) world windows (Z-up) into occlusion-labelled, detector-like training batches."""
+
+    def __init__(self, cfg: AugmentConfig = AugmentConfig()):
+        self.cfg = cfg
+
+    def cameras(self, rng: np.random.Generator, b: int) -> np.ndarray:
+        if self.cfg.virtual_views:
+            return sample_virtual_rotations(b, rng, self.cfg.views)
+        from .camera import LEVEL_CAMERA
+
+        return np.broadcast_to(LEVEL_CAMERA, (b, 3, 3)).copy()
+
+    def __call__(self, rng: np.random.Generator, world: np.ndarray, rotations: np.ndarray | None = None,
+                 perspective: np.ndarray | None = None) -> Batch:
+        cfg, det = self.cfg, self.cfg.detector
+        world = np.asarray(world, dtype=np.float64)
+        b, t = world.shape[:2]
+        rot = self.cameras(rng, b) if rotations is None else rotations
+        persp = rng.random(b) < cfg.perspective_prob if perspective is None else np.asarray(perspective)
+        # camera frame with the window's trajectory (needed for perspective), root of frame 0 at the origin
+        cam = (world - world[:, :1, :1, :]) @ np.swapaxes(rot, -1, -2)[:, None]
+        root_rel = cam - cam[:, :, :1]
+        dist = rng.uniform(cfg.min_distance, cfg.max_distance, b)
+        dist = dist + np.maximum(0.0, cfg.min_distance - (dist[:, None] + cam[:, :, 0, 2]).min(1))
+        cam_abs = np.where(persp[:, None, None, None], cam + np.array([0, 0, 1.0]) * dist[:, None, None, None],
+                           root_rel)
+        vis = np.empty((b, t, 17), dtype=bool)
+        if (~persp).any():
+            vis[~persp] = visibility(root_rel[~persp].astype(np.float32), cfg.cylinder)
+        if persp.any():
+            vis[persp] = visibility(cam_abs[persp].astype(np.float32), cfg.cylinder, perspective=True)
+        z = np.where(persp[:, None, None], cam_abs[..., 2], 1.0)  # (B, T, 17)
+        gt_2d = cam_abs[..., :2] / z[..., None]
+        # metres at the subject -> 2D units, per window (depth of the root over the window)
+        unit = np.where(persp, 1.0 / np.where(persp, dist, 1.0), 1.0)
+        occluded = ~vis | virtual_occluder_mask(rng, gt_2d, unit, cfg.occluder, cfg.fps)
+
+        u = unit[:, None, None, None]
+        jitter = _ar1(rng, (b, t, 17, 2), det.visible_corr, det.visible_sigma) * u
+        mirrored = gt_2d[:, :, FLIP_PERMUTATION]
+        offset = rng.normal(0, det.occluded_offset_sigma, (b, 1, 17, 2)) * u
+        drift = np.cumsum(rng.normal(0, det.occluded_drift_sigma, (b, t, 17, 2)), axis=1) * u
+        use_mirror = rng.random((b, 1, 17)) < det.mirror_prob
+        wrong = np.where(use_mirror[..., None], mirrored + jitter, gt_2d + offset + drift)
+        det_2d = np.where(occluded[..., None], wrong, gt_2d + jitter)
+
+        bias = rng.normal(0, det.conf_bias_std, (b, 1, 17))
+        missed = rng.random((b, t, 17)) < det.miss_prob
+        low = occluded | missed
+        mean = np.where(low, det.occluded_conf, det.visible_conf) + bias
+        conf = np.clip(mean + rng.normal(0, det.conf_std, (b, t, 17)), 0.0, 1.0)
+
+        flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
+        box = np.ptp(gt_2d, axis=2).max(-1)  # (B, T) person box size
+        conf = flow_consistency(conf, flow, displacements(det_2d), box, cfg.filter.sigma)
+        return Batch(
+            poses_3d=root_rel.astype(np.float32),
+            gt_2d=gt_2d.astype(np.float32),
+            det_2d=det_2d.astype(np.float32),
+            conf=conf.astype(np.float32),
+            occluded=occluded,
+            reliable=conf >= cfg.filter.threshold,
+        )

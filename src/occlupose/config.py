@@ -1,0 +1,134 @@
+"""Typed configuration: dataclasses with the paper's values as defaults, read from and written to YAML or
+TOML. Unknown keys are an error, so a typo in a config file cannot silently fall back to a default."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .augment import AugmentConfig
+from .losses import LossWeights
+from .models import TCNConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    tcn: TCNConfig = field(default_factory=TCNConfig)
+    #: smooth the 2D with a 2D TCN before lifting (Table 2, "2D TCN")
+    use_2d_tcn: bool = True
+    #: zero unreliable keypoints and flag them (Table 2, "Occ Aware"); False feeds every guess as reliable
+    occlusion_aware: bool = True
+    discriminator_channels: int = 64
+    #: frame rate the model works at; inputs are resampled to it
+    fps: float = 50.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "occlupose"
+    seed: int = 0
+    steps: int = 130_000
+    batch_size: int = 128
+    window: int = 128
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    #: fraction of the run at lr, then lr_final (paper: 100k of 130k iterations)
+    lr_drop_at: float = 100_000 / 130_000
+    weights: LossWeights = field(default_factory=LossWeights)
+    use_symmetry: bool = True
+    use_adversarial: bool = True
+    use_pose_regularizer: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: mocap file (None: ../shared/data or $OCCLUPOSE_DATA)
+    data: str | None = None
+    #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
+    #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
+    supervised_subjects: tuple[str, ...] | None = None
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    eval_views: int = 2
+    threads: int = 0  # 0: torch's default
+
+
+def _convert(tp, value, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is not type(None):
+                return _convert(a, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def from_dict(cls, data: dict, where: str = "config"):
+    """Build dataclass ``cls`` from nested dicts, checking names and types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)} for {cls.__name__}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    def clean(v):
+        if isinstance(v, tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return v
+
+    return clean(dataclasses.asdict(cfg))
+
+
+def load_config(path: str | os.PathLike, cls=TrainConfig):
+    """Read a YAML (.yaml/.yml) or TOML (.toml) file into ``cls``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot parse ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a mapping")
+    return from_dict(cls, data, str(path))
+
+
+def save_config(cfg, path: str | os.PathLike) -> None:
+    path = Path(path)
+    if path.suffix == ".toml":
+        raise ValueError("writing TOML is not supported; use .yaml")
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,279 @@
+"""Data layouts: the open CMU mocap file, VideoPose3D-style Human3.6M files, the project's 2D input file,
+and training windows.
+
+Every loader validates what it reads and raises ``ValueError("<file>: <problem>")`` for a bad file, so the
+CLI can print one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .skeleton import LAYOUTS, NUM_JOINTS, to_h36m
+
+#: VideoPose3D keeps these 17 of Human3.6M's 32 joints (the others are static or duplicates).
+H36M32_TO_17 = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27])
+
+MOCAP_FILE = "cmu_h36m17_50fps.npz"
+
+
+def _open_npz(path: str | os.PathLike, allow_pickle: bool = False):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=allow_pickle)
+    except Exception as exc:  # numpy raises several kinds for a corrupt file
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def _check_poses(arr: np.ndarray, path, what: str, dims: int = 3) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != 3 or arr.shape[1] != NUM_JOINTS or arr.shape[2] != dims:
+        raise ValueError(f"{path}: {what} must have shape (T, {NUM_JOINTS}, {dims}), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{path}: {what} has no frames")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{path}: {what} is not numeric (dtype {arr.dtype})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{path}: {what} contains NaN or infinite values")
+    return arr
+
+
+# --- Open mocap -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mocap:
+    """Clips ``key -> (T, 17, 3)`` float32 world poses (Z-up, metres) with the file's metadata."""
+
+    clips: dict[str, np.ndarray]
+    meta: dict
+    fps: float
+    path: str = ""
+
+    def keys(self, split: str | None = None, subjects: list[str] | None = None) -> list[str]:
+        """Clip keys of a split ("train"/"test") and/or a list of subjects, in a fixed order."""
+        out = []
+        for k in sorted(self.clips):
+            info = self.meta.get("clips", {}).get(k, {})
+            if split is not None and info.get("split") != split:
+                continue
+            if subjects is not None and k.split("/", 1)[0] not in subjects:
+                continue
+            out.append(k)
+        return out
+
+    def subjects(self, split: str | None = None) -> list[str]:
+        return sorted({k.split("/", 1)[0] for k in self.keys(split)})
+
+
+def find_mocap(path: str | os.PathLike | None = None) -> Path:
+    """The mocap file: ``path``, else ``$OCCLUPOSE_DATA``, else ``../shared/data`` next to a checkout."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("OCCLUPOSE_DATA")
+    if env:
+        p = Path(env)
+        return p / MOCAP_FILE if p.is_dir() else p
+    candidates = [Path.cwd() / "../shared/data", Path(__file__).resolve().parents[2] / "../shared/data",
+                  Path.cwd() / "shared/data"]
+    for c in candidates:
+        if (c / MOCAP_FILE).is_file():
+            return (c / MOCAP_FILE).resolve()
+    raise FileNotFoundError(
+        f"cannot find {MOCAP_FILE}: pass its path or set OCCLUPOSE_DATA (looked in ../shared/data)"
+    )
+
+
+def load_mocap(path: str | os.PathLike | None = None) -> Mocap:
+    """Load the open CMU mocap file (see ``../shared/data/README.md``)."""
+    path = find_mocap(path)
+    z = _open_npz(path)
+    if "__meta__" not in z.files:
+        raise ValueError(f"{path}: missing key '__meta__' (the clip metadata)")
+    try:
+        meta = json.loads(str(z["__meta__"]))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: '__meta__' is not valid JSON ({exc})") from exc
+    clips = {}
+    for k in z.files:
+        if k == "__meta__":
+            continue
+        clips[k] = _check_poses(z[k], path, f"clip {k!r}").astype(np.float32)
+    if not clips:
+        raise ValueError(f"{path}: no clips")
+    return Mocap(clips=clips, meta=meta, fps=float(meta.get("fps", 50)), path=str(path))
+
+
+# --- VideoPose3D-style Human3.6M ---------------------------------------------------------------------------
+
+
+def load_h36m_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """``data_3d_h36m.npz``: ``positions_3d[subject][action]`` of (T, 32, 3) or (T, 17, 3), metres.
+
+    Returns ``{subject: {action: (T, 17, 3) float32}}`` in world coordinates (Z-up).
+    """
+    z = _open_npz(path, allow_pickle=True)
+    if "positions_3d" not in z.files:
+        raise ValueError(f"{path}: missing key 'positions_3d'")
+    data = z["positions_3d"].item()
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: 'positions_3d' must be a dict {{subject: {{action: array}}}}")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for subject, actions in data.items():
+        out[subject] = {}
+        for action, arr in actions.items():
+            arr = np.asarray(arr)
+            if arr.ndim == 3 and arr.shape[1] == 32:
+                arr = arr[:, H36M32_TO_17]
+            out[subject][action] = _check_poses(arr, path, f"positions_3d[{subject}][{action}]").astype(np.float32)
+    return out
+
+
+def load_h36m_2d(path: str | os.PathLike) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+    """``data_2d_h36m_*.npz``: ``positions_2d[subject][action]`` = list over cameras of (T, 17, 2|3) pixels.
+
+    Returns (positions, metadata); a third channel (detector score) is kept when present.
+    """
+    z = _open_npz(path, allow_pickle=True)
+    for key in ("positions_2d", "metadata"):
+        if key not in z.files:
+            raise ValueError(f"{path}: missing key {key!r}")
+    data = z["positions_2d"].item()
+    meta = z["metadata"].item()
+    if not isinstance(data, dict) or not isinstance(meta, dict):
+        raise ValueError(f"{path}: 'positions_2d' and 'metadata' must be pickled dicts")
+    n = meta.get("num_joints", NUM_JOINTS)
+    if n != NUM_JOINTS:
+        raise ValueError(f"{path}: metadata says {n} joints; only the 17-joint H36M layout is supported")
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for subject, actions in data.items():
+        out[subject] = {}
+        for action, cams in actions.items():
+            checked = []
+            for c, arr in enumerate(cams):
+                arr = np.asarray(arr)
+                dims = arr.shape[-1] if arr.ndim == 3 and arr.shape[-1] in (2, 3) else 2
+                checked.append(_check_poses(arr, path, f"positions_2d[{subject}][{action}][{c}]", dims)
+                               .astype(np.float32))
+            out[subject][action] = checked
+    return out, meta
+
+
+def save_h36m_3d(path: str | os.PathLike, positions: dict[str, dict[str, np.ndarray]]) -> None:
+    np.savez_compressed(path, positions_3d=np.array(positions, dtype=object))
+
+
+def save_h36m_2d(path: str | os.PathLike, positions: dict, metadata: dict) -> None:
+    np.savez_compressed(path, positions_2d=np.array(positions, dtype=object), metadata=np.array(metadata, dtype=object))
+
+
+# --- The project's 2D input layout -------------------------------------------------------------------------
+
+
+@dataclass
+class Input2D:
+    """One person's 2D track: ``keypoints`` (T, 17, 2) pixels, ``scores`` (T, 17) in [0, 1], H36M order."""
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    width: int
+    height: int
+    fps: float
+    layout: str = "h36m"
+    extra: dict = field(default_factory=dict)
+
+
+def load_input_2d(path: str | os.PathLike) -> Input2D:
+    """Read the project's 2D input file (README, "2D input layout") and map it to H36M-17.
+
+    Keys: ``keypoints`` (T, K, 2) pixels, ``scores`` (T, K) in [0, 1], ``width``, ``height``, ``fps``; optional
+    ``layout`` ("h36m" default, "coco17" or "mediapipe33") naming the keypoint order.
+    """
+    z = _open_npz(path)
+    missing = [k for k in ("keypoints", "scores", "width", "height", "fps") if k not in z.files]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}")
+    layout = str(z["layout"]) if "layout" in z.files else "h36m"
+    if layout != "h36m" and layout not in LAYOUTS:
+        raise ValueError(f"{path}: unknown layout {layout!r}; expected one of {['h36m', *LAYOUTS]}")
+    n = NUM_JOINTS if layout == "h36m" else len(LAYOUTS[layout])
+    kp = np.asarray(z["keypoints"], dtype=np.float64)
+    sc = np.asarray(z["scores"], dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[1:] != (n, 2):
+        raise ValueError(f"{path}: keypoints must be (T, {n}, 2) for layout {layout!r}, got {kp.shape}")
+    if sc.shape != kp.shape[:2]:
+        raise ValueError(f"{path}: scores must be (T, {n}) to match keypoints, got {sc.shape}")
+    if kp.shape[0] == 0:
+        raise ValueError(f"{path}: no frames (T = 0)")
+    if not np.all(np.isfinite(kp)) or not np.all(np.isfinite(sc)):
+        raise ValueError(f"{path}: keypoints or scores contain NaN or infinite values "
+                         "(mark a missing keypoint with score 0 instead)")
+    if sc.min() < 0 or sc.max() > 1:
+        raise ValueError(f"{path}: scores must lie in [0, 1], got [{sc.min():.3g}, {sc.max():.3g}]")
+    width, height, fps = float(z["width"]), float(z["height"]), float(z["fps"])
+    if width <= 0 or height <= 0 or not fps > 0:
+        raise ValueError(f"{path}: width, height and fps must be positive, got {width}, {height}, {fps}")
+    kp17, sc17 = to_h36m(kp, sc, layout)
+    return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), int(width), int(height), fps, layout)
+
+
+def save_input_2d(path: str | os.PathLike, keypoints: np.ndarray, scores: np.ndarray, width: int, height: int,
+                  fps: float, layout: str = "h36m") -> None:
+    np.savez_compressed(path, keypoints=np.asarray(keypoints, np.float32), scores=np.asarray(scores, np.float32),
+                        width=width, height=height, fps=fps, layout=layout)
+
+
+# --- Training windows --------------------------------------------------------------------------------------
+
+
+def window_indices(offsets: np.ndarray, lengths: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """(N, window) frame indices into a concatenation of clips, duplicate-padded at clip edges.
+
+    Window n covers frames ``starts[n] .. starts[n] + window - 1`` of clip n (which starts at
+    ``offsets[n]`` and has ``lengths[n]`` frames); frames outside the clip repeat its first/last frame.
+    """
+    local = starts[:, None] + np.arange(window)[None, :]
+    local = np.clip(local, 0, lengths[:, None] - 1)
+    return offsets[:, None] + local
+
+
+def sample_windows(rng: np.random.Generator, lengths: np.ndarray, n: int, window: int,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Random windows over clips of ``lengths``: returns (n, window) indices into the concatenation.
+
+    A clip is chosen with probability proportional to its length (or ``weights``); the start is uniform
+    so that every frame can be at any position, up to a quarter window of edge padding on each side.
+    """
+    lengths = np.asarray(lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    p = (lengths if weights is None else np.asarray(weights)).astype(np.float64)
+    clip = rng.choice(len(lengths), size=n, p=p / p.sum())
+    pad = window // 4
+    lo = -pad
+    hi = np.maximum(lengths[clip] - window + pad, lo)
+    starts = rng.integers(lo, hi + 1)
+    return window_indices(offsets[clip], lengths[clip], starts, window)
+
+
+#: The usual Human3.6M protocol: train on S1, S5-S8, test on S9 and S11.
+H36M_TEST_SUBJECTS = ("S9", "S11")
+
+
+def mocap_from_h36m(positions: dict[str, dict[str, np.ndarray]], path: str = "",
+                    test_subjects: tuple[str, ...] = H36M_TEST_SUBJECTS) -> Mocap:
+    """Wrap VideoPose3D-style 3D positions as a :class:`Mocap` (keys "S9/Walking 1", 50 fps, Z-up)."""
+    clips, info = {}, {}
+    for subject, actions in positions.items():
+        for action, arr in actions.items():
+            key = f"{subject}/{action}"
+            clips[key] = arr
+            info[key] = {"subject": subject, "clip": action,
+                         "split": "test" if subject in test_subjects else "train"}
+    return Mocap(clips=clips, meta={"clips": info, "fps": 50}, fps=50.0, path=path)

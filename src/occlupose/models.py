@@ -1,0 +1,117 @@
+"""Temporal convolutional networks (paper Fig. 6) and the pose-sequence discriminator.
+
+The TCN is a small 1D U-Net over time. The figure gives two strided convolution blocks (C blocks), two
+transposed-convolution blocks (T blocks), kernel 5 everywhere, dilations and short connections between
+scales. Choices it leaves open, made here:
+
+* a stem convolution lifts the input to ``channels`` at full rate; each C block halves the rate with a
+  stride-2 convolution, then a dilated residual convolution (dilation 2, then 4); each T block doubles the
+  rate with a stride-2 transposed convolution, adds the skip from the same scale, then a dilated residual
+  convolution (dilation 2, then 1); batch norm, ReLU and dropout after every convolution;
+* the receptive field is about 120 frames at full rate, matching the paper's 128-frame windows;
+* sequences are padded by repeating their edge frames to a multiple of 4 (the two strides) and cropped back.
+
+Input per joint: (x, y, flag) with missing joints zeroed; output: (x, y) per joint for the 2D TCN, (x, y, z)
+root-relative in metres for the 3D TCN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .skeleton import NUM_JOINTS
+
+
+@dataclass(frozen=True)
+class TCNConfig:
+    channels: int = 128
+    dropout: float = 0.1
+    kernel: int = 5
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1) -> nn.Conv1d:
+    return nn.Conv1d(c_in, c_out, k, stride=stride, padding=dilation * (k - 1) // 2, dilation=dilation, bias=False)
+
+
+class _Unit(nn.Sequential):
+    """conv -> batch norm -> ReLU -> dropout."""
+
+    def __init__(self, conv: nn.Module, c: int, dropout: float):
+        super().__init__(conv, nn.BatchNorm1d(c, momentum=0.1), nn.ReLU(inplace=True), nn.Dropout(dropout))
+
+
+class TCN(nn.Module):
+    """(B, T, 17, in_dims) -> (B, T, 17, out_dims); any T >= 1."""
+
+    def __init__(self, in_dims: int = 3, out_dims: int = 3, cfg: TCNConfig = TCNConfig()):
+        super().__init__()
+        c, k, p = cfg.channels, cfg.kernel, cfg.dropout
+        self.out_dims = out_dims
+        self.stem = _Unit(_conv(NUM_JOINTS * in_dims, c, k), c, p)
+        self.down1 = _Unit(_conv(c, c, k, stride=2), c, p)
+        self.res1 = _Unit(_conv(c, c, k, dilation=2), c, p)
+        self.down2 = _Unit(_conv(c, c, k, stride=2), c, p)
+        self.res2 = _Unit(_conv(c, c, k, dilation=4), c, p)
+        self.up1 = _Unit(nn.ConvTranspose1d(c, c, k, stride=2, padding=k // 2, output_padding=1, bias=False), c, p)
+        self.res3 = _Unit(_conv(c, c, k, dilation=2), c, p)
+        self.up2 = _Unit(nn.ConvTranspose1d(c, c, k, stride=2, padding=k // 2, output_padding=1, bias=False), c, p)
+        self.res4 = _Unit(_conv(c, c, k), c, p)
+        self.head = nn.Conv1d(c, NUM_JOINTS * out_dims, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        pad = (-t) % 4
+        h = x.reshape(b, t, -1).transpose(1, 2)
+        if pad:
+            h = F.pad(h, (pad // 2, pad - pad // 2), mode="replicate")
+        s0 = self.stem(h)
+        s1 = self.down1(s0)
+        s1 = s1 + self.res1(s1)
+        s2 = self.down2(s1)
+        s2 = s2 + self.res2(s2)
+        u1 = self.up1(s2) + s1
+        u1 = u1 + self.res3(u1)
+        u2 = self.up2(u1) + s0
+        u2 = u2 + self.res4(u2)
+        out = self.head(u2)
+        if pad:
+            out = out[..., pad // 2 : pad // 2 + t]
+        return out.transpose(1, 2).reshape(b, t, NUM_JOINTS, self.out_dims)
+
+
+class Lifter3D(TCN):
+    """3D TCN whose output is root-relative by construction (the pelvis is the origin)."""
+
+    def __init__(self, cfg: TCNConfig = TCNConfig()):
+        super().__init__(3, 3, cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return out - out[:, :, :1]
+
+
+class Discriminator(nn.Module):
+    """Scores a (B, T, 17, 3) pose sequence as real (mocap) or generated: three 1D convolutions, one linear
+    layer (paper Sec. 5.2). Input poses are root-relative; the logit is returned (use BCE-with-logits)."""
+
+    def __init__(self, channels: int = 64):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv1d(NUM_JOINTS * 3, channels, 5, padding=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(channels, channels, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(channels, channels, 5, stride=2, padding=2), nn.LeakyReLU(0.2),
+        )
+        self.fc = nn.Linear(channels, 1)
+
+    def forward(self, poses: torch.Tensor) -> torch.Tensor:
+        b, t = poses.shape[:2]
+        h = self.convs(poses.reshape(b, t, -1).transpose(1, 2))
+        return self.fc(h.mean(-1)).squeeze(-1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,87 @@
+"""Keypoint reliability: the optical-flow consistency filter (paper Eq. 2) and the input normalisation the
+temporal networks see. Used alike by the video front end and by the synthetic training data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OcclusionFilterConfig:
+    """Eq. 2: ``C* = C exp(-|o - d|^2 / 2 sigma^2)``; below ``threshold`` a keypoint is missing.
+
+    Displacements are divided by the person's box size (max of box width and height), so sigma = 0.1 means
+    a disagreement of a tenth of the person's size between one frame and the next.
+    """
+
+    sigma: float = 0.1
+    threshold: float = 0.3
+
+
+def flow_consistency(conf: np.ndarray, flow: np.ndarray, disp: np.ndarray, box_size: np.ndarray,
+                     sigma: float = 0.1) -> np.ndarray:
+    """Eq. 2. conf (..., J); flow o and keypoint displacement d (..., J, 2) pixels; box_size (...,) pixels."""
+    box = np.maximum(np.asarray(box_size, dtype=np.float64), 1e-9)[..., None]
+    diff2 = ((np.asarray(flow) - np.asarray(disp)) ** 2).sum(-1) / box**2
+    return conf * np.exp(-diff2 / (2.0 * sigma**2))
+
+
+def displacements(track: np.ndarray) -> np.ndarray:
+    """(..., T, J, 2) positions -> (..., T, J, 2) motion from t to t+1; the last frame reuses t-1 -> t."""
+    d = np.diff(track, axis=-3)
+    return np.concatenate([d, d[..., -1:, :, :]], axis=-3) if d.shape[-3] else np.zeros_like(track)
+
+
+def _fill_missing(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Linear interpolation over time of (..., T, D) values where valid (..., T) is false (edges held)."""
+    t_len = values.shape[-2]
+    t = np.broadcast_to(np.arange(t_len), valid.shape)
+    prev = np.maximum.accumulate(np.where(valid, t, -1), axis=-1)
+    nxt = np.flip(np.minimum.accumulate(np.flip(np.where(valid, t, t_len), -1), axis=-1), -1)
+    has_prev, has_next = prev >= 0, nxt < t_len
+    prev_c, next_c = np.where(has_prev, prev, nxt), np.where(has_next, nxt, prev)
+    prev_c, next_c = np.clip(prev_c, 0, t_len - 1), np.clip(next_c, 0, t_len - 1)
+    vp = np.take_along_axis(values, prev_c[..., None], axis=-2)
+    vn = np.take_along_axis(values, next_c[..., None], axis=-2)
+    span = np.maximum(next_c - prev_c, 1)
+    w = ((t - prev_c) / span)[..., None]
+    out = vp + w * (vn - vp)
+    return np.where(valid[..., None], values, out)
+
+
+def normalize_2d(keypoints: np.ndarray, reliable: np.ndarray, min_joints: int = 6
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make 2D input independent of image position and person size.
+
+    keypoints (..., T, 17, 2) in any unit, reliable (..., T, 17) bool. Each frame is centred on the pelvis
+    (interpolated over time where the pelvis is missing; the reliable joints' mean where it never is);
+    the sequence is divided by one scale: the median over frames (with >= ``min_joints`` reliable joints) of
+    the RMS distance of the reliable joints from that centre. Returns (normalised (..., T, 17, 2),
+    centre (..., T, 2), scale (...,)). Unreliable joints are left as they are; callers zero them.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    rel = np.asarray(reliable, dtype=bool)
+    n_rel = rel.sum(-1)  # (..., T)
+    mean_rel = (kp * rel[..., None]).sum(-2) / np.maximum(n_rel, 1)[..., None]
+    pelvis_ok = rel[..., 0]
+    any_pelvis = pelvis_ok.any(-1, keepdims=True)
+    centre = np.where(any_pelvis[..., None], _fill_missing(kp[..., 0, :], pelvis_ok),
+                      _fill_missing(mean_rel, n_rel > 0))
+    d2 = ((kp - centre[..., None, :]) ** 2).sum(-1)  # (..., T, 17)
+    rms = np.sqrt((d2 * rel).sum(-1) / np.maximum(n_rel, 1))
+    good = n_rel >= min_joints
+    good = np.where(good.any(-1, keepdims=True), good, n_rel > 0)
+    scale = np.nanmedian(np.where(good, rms, np.nan), axis=-1)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
+    out = (kp - centre[..., None, :]) / scale[..., None, None, None]
+    return out, centre, scale
+
+
+def network_input(keypoints_norm: np.ndarray, reliable: np.ndarray) -> np.ndarray:
+    """(..., T, 17, 2) normalised keypoints + (..., T, 17) flags -> (..., T, 17, 3): missing joints zeroed
+    (as the paper does) and a 0/1 flag that tells the network which zeros are real."""
+    flag = np.asarray(reliable, dtype=keypoints_norm.dtype)[..., None]
+    return np.concatenate([keypoints_norm * flag, flag], axis=-1)

@@ -1,0 +1,121 @@
+"""The Human3.6M 17-joint skeleton and mappings into it from other keypoint layouts.
+
+Every array of joints in occlupose is in this order: ``(..., 17, D)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+JOINT_NAMES: tuple[str, ...] = (
+    "hip", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
+    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+)
+NUM_JOINTS = 17
+PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15])
+JOINTS_LEFT = np.array([4, 5, 6, 11, 12, 13])
+JOINTS_RIGHT = np.array([1, 2, 3, 14, 15, 16])
+ROOT = 0
+J = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+#: (16, 2) bones as (parent, child).
+BONES = np.stack([PARENTS[1:], np.arange(1, NUM_JOINTS)], axis=1)
+
+
+def _flip_permutation() -> np.ndarray:
+    perm = np.arange(NUM_JOINTS)
+    perm[JOINTS_LEFT] = JOINTS_RIGHT
+    perm[JOINTS_RIGHT] = JOINTS_LEFT
+    return perm
+
+
+#: Joint permutation that swaps left and right (for flips and mirrored detector mistakes).
+FLIP_PERMUTATION = _flip_permutation()
+
+
+def _symmetric_bone_pairs() -> np.ndarray:
+    """(6, 2) indices into BONES: a left bone and its right twin (for the symmetry loss)."""
+    child_to_bone = {int(c): b for b, c in enumerate(BONES[:, 1])}
+    pairs = [(child_to_bone[int(lj)], child_to_bone[int(rj)]) for lj, rj in zip(JOINTS_LEFT, JOINTS_RIGHT)]
+    return np.array(pairs)
+
+
+SYMMETRIC_BONES = _symmetric_bone_pairs()
+
+
+def bone_lengths(poses: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) -> (..., 16) bone lengths in the pose's units."""
+    return np.linalg.norm(poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :], axis=-1)
+
+
+# --- Mappings from other layouts ---------------------------------------------------------------------
+
+COCO17_NAMES: tuple[str, ...] = (
+    "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+    "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
+)
+
+MEDIAPIPE33_NAMES: tuple[str, ...] = (
+    "nose", "l_eye_inner", "l_eye", "l_eye_outer", "r_eye_inner", "r_eye", "r_eye_outer", "l_ear", "r_ear",
+    "mouth_left", "mouth_right", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
+    "l_pinky", "r_pinky", "l_index", "r_index", "l_thumb", "r_thumb", "l_hip", "r_hip", "l_knee", "r_knee",
+    "l_ankle", "r_ankle", "l_heel", "r_heel", "l_foot_index", "r_foot_index",
+)
+
+
+def _mapping_matrix(source_names: tuple[str, ...]) -> np.ndarray:
+    """(17, S) weights: each H36M joint is a weighted sum of source keypoints.
+
+    Derived joints: pelvis = mid-hips, thorax = mid-shoulders, spine = mid(pelvis, thorax),
+    neck_nose (the skull base in our mocap) = mid-ears, head (forehead/top level) = mid-eyes pushed a
+    quarter of the eyes-thorax distance further up. Weights of a row sum to 1.
+    """
+    s = {name: i for i, name in enumerate(source_names)}
+    w = np.zeros((NUM_JOINTS, len(source_names)))
+
+    def put(joint: str, parts: dict[str, float]) -> None:
+        for name, weight in parts.items():
+            w[J[joint], s[name]] += weight
+
+    for side in ("l", "r"):
+        put(f"{side}_hip", {f"{side}_hip": 1.0})
+        put(f"{side}_knee", {f"{side}_knee": 1.0})
+        put(f"{side}_ankle", {f"{side}_ankle": 1.0})
+        put(f"{side}_shoulder", {f"{side}_shoulder": 1.0})
+        put(f"{side}_elbow", {f"{side}_elbow": 1.0})
+        put(f"{side}_wrist", {f"{side}_wrist": 1.0})
+    put("hip", {"l_hip": 0.5, "r_hip": 0.5})
+    put("thorax", {"l_shoulder": 0.5, "r_shoulder": 0.5})
+    put("spine", {"l_hip": 0.25, "r_hip": 0.25, "l_shoulder": 0.25, "r_shoulder": 0.25})
+    put("neck_nose", {"l_ear": 0.5, "r_ear": 0.5})
+    # head = eyes + 0.25 * (eyes - thorax)
+    put("head", {"l_eye": 0.625, "r_eye": 0.625, "l_shoulder": -0.125, "r_shoulder": -0.125})
+    return w
+
+
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "coco17": COCO17_NAMES,
+    "mediapipe33": MEDIAPIPE33_NAMES,
+}
+_MATRICES = {name: _mapping_matrix(names) for name, names in LAYOUTS.items()}
+
+
+def to_h36m(keypoints: np.ndarray, scores: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``(..., S, D)`` keypoints and ``(..., S)`` scores of ``layout`` to H36M-17.
+
+    A derived joint's confidence is the minimum of its sources' confidences, so a joint built from an
+    occluded keypoint is itself unreliable. ``layout`` is one of ``LAYOUTS`` or ``"h36m"`` (identity).
+    """
+    if layout == "h36m":
+        return keypoints, scores
+    if layout not in _MATRICES:
+        raise ValueError(f"unknown keypoint layout {layout!r}; expected one of {['h36m', *LAYOUTS]}")
+    w = _MATRICES[layout]
+    if keypoints.shape[-2] != w.shape[1] or scores.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"layout {layout!r} has {w.shape[1]} keypoints, got keypoints {keypoints.shape} scores {scores.shape}"
+        )
+    out = np.einsum("js,...sd->...jd", w, keypoints)
+    used = w != 0  # (17, S)
+    big = np.where(used, scores[..., None, :], np.inf)  # (..., 17, S)
+    return out, big.min(axis=-1)

@@ -1,0 +1,201 @@
+"""Training of the 2D and 3D TCNs with the paper's losses (Eq. 3-9) on occlusion-labelled mocap windows.
+
+One step: sample windows -> virtual view, Cylinder Man labels, virtual occluders, detector-like 2D (augment)
+-> normalise -> 2D TCN -> 3D TCN -> L = L_2D + w1 L_3D + w2 L_reg, with an adversarial discriminator updated
+in turn. Supervised windows use Eq. 4; 2D-only windows (semi-supervised) use Eq. 5 + Eq. 8 and never see 3D.
+Multi-GPU: run under ``torchrun``; each rank draws its own windows and DDP averages the gradients.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import losses as L
+from .augment import Augmenter
+from .config import TrainConfig, from_dict, save_config
+from .data import Mocap, load_mocap, sample_windows
+from .evaluate import evaluate_model
+from .lifter import PoseLifter, load_checkpoint, prepare_input, save_checkpoint
+from .models import Discriminator
+
+
+@dataclass
+class TrainData:
+    poses: np.ndarray  # (N, 17, 3) all training frames, clips concatenated
+    lengths: np.ndarray  # (C,)
+    supervised: np.ndarray  # (C,) bool: the clip's 3D may be used
+    mocap: Mocap
+
+
+def build_data(cfg: TrainConfig) -> TrainData:
+    mocap = load_mocap(cfg.data)
+    keys = mocap.keys("train")
+    if not keys:
+        raise ValueError(f"{mocap.path}: no training clips")
+    sup_subjects = None if cfg.supervised_subjects is None else set(cfg.supervised_subjects)
+    if sup_subjects is not None:
+        unknown = sup_subjects - set(mocap.subjects("train"))
+        if unknown:
+            raise ValueError(f"supervised_subjects {sorted(unknown)} are not training subjects of {mocap.path}")
+    supervised = np.array([sup_subjects is None or k.split("/", 1)[0] in sup_subjects for k in keys])
+    return TrainData(np.concatenate([mocap.clips[k] for k in keys]), np.array([len(mocap.clips[k]) for k in keys]),
+                     supervised, mocap)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    return cfg.lr if step < cfg.lr_drop_at * cfg.steps else cfg.lr_final
+
+
+def make_batch(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: TrainConfig, device: str
+               ) -> dict[str, torch.Tensor]:
+    """One training batch as tensors: network input, targets, masks and zeta (1 = has 3D)."""
+    idx = sample_windows(rng, data.lengths, cfg.batch_size, cfg.window)
+    offsets = np.concatenate([[0], np.cumsum(data.lengths)])
+    clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
+    b = aug(rng, data.poses[idx])
+    x, centre, scale, flags = prepare_input(b.det_2d, b.reliable, cfg.model.occlusion_aware)
+    gt_2d = (b.gt_2d - centre[..., None, :]) / scale[:, None, None, None]
+    t = {
+        "x": x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": flags,
+        "visible": ~b.occluded, "unreliable": ~b.reliable, "zeta": data.supervised[clip].astype(np.float32),
+    }
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in t.items()}
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, device: str | None = None,
+          progress: bool = True, overwrite: bool = False) -> Path:
+    """Train and return the path of the final checkpoint (``run_dir/final.pt``)."""
+    rank, world = _distributed()
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    if rank == 0:
+        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
+            raise FileExistsError(f"{run_dir} is not empty: pass --resume to continue or --overwrite to restart")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    rng = np.random.default_rng([cfg.seed, rank])
+
+    data = build_data(cfg)
+    aug = Augmenter(cfg.augment)
+    model = PoseLifter(cfg.model).to(device)
+    disc = Discriminator(cfg.model.discriminator_channels).to(device) if cfg.use_adversarial else None
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr) if disc is not None else None
+    start = 0
+    if resume and last.is_file():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        saved = from_dict(TrainConfig, ckpt["config"], str(last))
+        # a run may be extended (more steps) or logged differently, nothing else may change
+        if replace(saved, steps=cfg.steps, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every) != cfg:
+            raise ValueError(f"{last}: was trained with a different config; resume with the same one "
+                             "(only steps, log_every and checkpoint_every may change)")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if disc is not None:
+            disc.load_state_dict(ckpt["discriminator"])
+            opt_d.load_state_dict(ckpt["disc_optimizer"])
+        rng = np.random.default_rng([cfg.seed, rank, ckpt["step"]])
+        torch.manual_seed(cfg.seed + rank + ckpt["step"])
+        start = ckpt["step"]
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)
+
+    w = cfg.weights
+    log_path = run_dir / "log.csv"
+    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    writer = csv.writer(log_file) if log_file else None
+    if writer and start == 0:
+        writer.writerow(["step", "lr", "loss", "l2d", "mse", "proj", "sym", "adv", "reg", "disc", "seconds"])
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or rank != 0,
+               desc=f"train {cfg.name}", unit="step")
+    t0 = time.time()
+    acc: dict[str, float] = {}
+    for step in bar:
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        net.train()
+        batch = make_batch(rng, data, aug, cfg, device)
+        zeta = batch["zeta"]
+        pred_2d, pred_3d = net(batch["x"])
+        l2d = (L.loss_2d_tcn(pred_2d, batch["gt_2d"], batch["flags"]) if cfg.model.use_2d_tcn
+               else pred_3d.new_zeros(()))
+        fake = disc(pred_3d) if disc is not None else None
+        terms = L.loss_3d(pred_3d, batch["gt_3d"], batch["gt_2d"], batch["visible"], zeta, fake, w)
+        if not cfg.use_symmetry:
+            terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
+        lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta, cfg.augment.cylinder)
+                if cfg.use_pose_regularizer and bool((zeta < 0.5).any()) else pred_3d.new_zeros(()))
+        loss = L.total_loss(l2d, terms["l3d"], lreg, w)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        ld = torch.zeros(())
+        if disc is not None:
+            for g in opt_d.param_groups:
+                g["lr"] = lr
+            ld = L.loss_discriminator(disc(batch["gt_3d"]), disc(pred_3d.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            ld.backward()
+            opt_d.step()
+        vals = {"loss": loss.item(), "l2d": l2d.item(), "mse": terms["mse"].item(), "proj": terms["proj"].item(),
+                "sym": terms["sym"].item(), "adv": terms["adv"].item(), "reg": lreg.item(), "disc": ld.item()}
+        for k, v in vals.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_done = step + 1
+        if rank == 0 and (n_done % cfg.log_every == 0 or n_done == cfg.steps):
+            cnt = cfg.log_every if n_done % cfg.log_every == 0 else n_done % cfg.log_every
+            mean = {k: v / cnt for k, v in acc.items()}
+            acc = {}
+            writer.writerow([n_done, lr, *(f"{mean[k]:.6g}" for k in vals), f"{time.time() - t0:.1f}"])
+            log_file.flush()
+            bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{1000 * math.sqrt(max(mean['mse'], 0)):.0f}")
+        if rank == 0 and (n_done % cfg.checkpoint_every == 0 or n_done == cfg.steps):
+            extra = {"optimizer": opt.state_dict()}
+            if disc is not None:
+                extra.update(discriminator=disc.state_dict(), disc_optimizer=opt_d.state_dict())
+            save_checkpoint(last, model, cfg, n_done, extra)
+    if log_file:
+        log_file.close()
+    final = run_dir / "final.pt"
+    if rank == 0:
+        save_checkpoint(final, model, cfg, cfg.steps)
+    if world > 1:
+        torch.distributed.barrier()
+    return final
+
+
+def evaluate_checkpoint(path: str | os.PathLike, views: int | None = None, clean: bool = False,
+                        data: str | None = None, device: str = "cpu") -> dict:
+    loaded = load_checkpoint(path, device)
+    mocap = load_mocap(data if data is not None else loaded.config.data)
+    return evaluate_model(loaded.model, mocap, loaded.config.augment, views=views or loaded.config.eval_views,
+                          clean=clean, device=device)

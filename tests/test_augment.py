@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from occlupose.augment import AugmentConfig, Augmenter, DetectorConfig, OccluderConfig, _ar1
+from occlupose.data import sample_windows
+
+
+@pytest.fixture(scope="module")
+def batch(mocap):
+    keys = mocap.keys("train")
+    poses = np.concatenate([mocap.clips[k] for k in keys])
+    lengths = np.array([len(mocap.clips[k]) for k in keys])
+    rng = np.random.default_rng(7)
+    idx = sample_windows(rng, lengths, 64, 64)
+    return Augmenter()(rng, poses[idx])
+
+
+def test_batch_shapes_and_root(batch):
+    assert batch.poses_3d.shape == (64, 64, 17, 3)
+    assert batch.gt_2d.shape == batch.det_2d.shape == (64, 64, 17, 2)
+    assert batch.conf.shape == batch.occluded.shape == batch.reliable.shape == (64, 64, 17)
+    np.testing.assert_allclose(batch.poses_3d[:, :, 0], 0.0, atol=1e-6)
+    assert ((batch.conf >= 0) & (batch.conf <= 1)).all()
+    np.testing.assert_array_equal(batch.reliable, batch.conf >= 0.3)
+
+
+def test_detector_model_is_worse_on_occluded_joints(batch):
+    err = np.linalg.norm(batch.det_2d - batch.gt_2d, axis=-1)
+    assert err[batch.occluded].mean() > 4 * err[~batch.occluded].mean()
+    # occluded joints are mostly flagged, visible ones mostly kept
+    assert (~batch.reliable[batch.occluded]).mean() > 0.6
+    assert batch.reliable[~batch.occluded].mean() > 0.9
+    assert 0.1 < batch.occluded.mean() < 0.4
+
+
+def test_no_occluders_and_no_views_give_the_front_camera(mocap):
+    cfg = AugmentConfig(virtual_views=False, perspective_prob=0.0, occluder=OccluderConfig(prob=0.0))
+    clip = mocap.clips[mocap.keys("test")[0]][None, :50]
+    b = Augmenter(cfg)(np.random.default_rng(0), clip)
+    # level camera: world z (up) is image -y
+    world = clip[0] - clip[0][:, :1]
+    np.testing.assert_allclose(b.poses_3d[0][..., 1], -world[..., 2], atol=1e-5)
+    np.testing.assert_allclose(b.gt_2d[0], b.poses_3d[0][..., :2], atol=1e-6)
+
+
+def test_virtual_occluder_hides_joints_for_a_while(mocap):
+    cfg = AugmentConfig(occluder=OccluderConfig(prob=1.0, min_width=0.6, max_width=0.6, min_height=1.0, max_height=1.0),
+                        perspective_prob=0.0)
+    clip = np.repeat(mocap.clips[mocap.keys("test")[0]][None, :200], 8, 0)
+    b = Augmenter(cfg)(np.random.default_rng(3), clip)
+    self_only = Augmenter(AugmentConfig(occluder=OccluderConfig(prob=0.0), perspective_prob=0.0))(
+        np.random.default_rng(3), clip)
+    assert b.occluded.mean() > self_only.occluded.mean() + 0.05
+
+
+def test_ar1_noise_statistics():
+    x = _ar1(np.random.default_rng(0), (400, 200, 3), 0.7, 2.0)
+    assert x.std() == pytest.approx(2.0, rel=0.03)
+    c = np.corrcoef(x[:, 1:].ravel(), x[:, :-1].ravel())[0, 1]
+    assert c == pytest.approx(0.7, abs=0.02)
+
+
+def test_same_seed_same_batch(mocap):
+    clip = mocap.clips[mocap.keys("test")[1]][None, :80]
+    a = Augmenter()(np.random.default_rng(5), clip)
+    b = Augmenter()(np.random.default_rng(5), clip)
+    np.testing.assert_array_equal(a.det_2d, b.det_2d)
+    c = Augmenter(AugmentConfig(detector=DetectorConfig(mirror_prob=1.0)))(np.random.default_rng(5), clip)
+    assert not np.array_equal(a.det_2d, c.det_2d)

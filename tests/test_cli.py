@@ -1,0 +1,88 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from occlupose import __version__
+from occlupose.cli import main
+from occlupose.data import save_input_2d
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "occlupose", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+    r = run("--help")
+    assert r.returncode == 0
+    for sub in ("train", "evaluate", "lift", "cylinder-demo"):
+        assert sub in r.stdout
+
+
+def write_input(path, t=60, layout="h36m", seed=0):
+    rng = np.random.default_rng(seed)
+    n = 17 if layout in ("h36m", "coco17") else 33
+    save_input_2d(path, rng.uniform(100, 400, (t, n, 2)), rng.uniform(0, 1, (t, n)), 640, 480, 30.0, layout)
+
+
+def test_lift_one_file(tmp_path, tiny_checkpoint):
+    src = tmp_path / "walk.npz"
+    write_input(src)
+    out = tmp_path / "walk3d.npz"
+    assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint)]) == 0
+    z = np.load(out)
+    assert z["poses_3d"].shape == (60, 17, 3)
+    assert z["reliable"].shape == (60, 17) and z["reliable"].dtype == bool
+    np.testing.assert_array_equal(z["reliable"], np.load(src)["scores"] >= 0.3)
+    assert str(z["model"]) == "tiny"
+    # never overwrite without being asked
+    assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint)]) == 2
+    assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint), "--overwrite"]) == 0
+
+
+def test_lift_several_files_into_a_folder(tmp_path, tiny_checkpoint):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    write_input(a, 20)
+    write_input(b, 45, layout="coco17", seed=1)
+    out = tmp_path / "out"
+    assert main(["lift", str(a), str(b), "-o", str(out), "--model", str(tiny_checkpoint)]) == 0
+    assert np.load(out / "a.npz")["poses_3d"].shape == (20, 17, 3)
+    assert np.load(out / "b.npz")["poses_3d"].shape == (45, 17, 3)
+
+
+def test_bad_input_gives_a_message_not_a_traceback(tmp_path, tiny_checkpoint):
+    r = run("lift", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "o.npz"), "--model", str(tiny_checkpoint))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "missing.npz: no such file" in r.stderr
+    bad = tmp_path / "nan.npz"
+    np.savez(bad, keypoints=np.full((4, 17, 2), np.nan), scores=np.ones((4, 17)), width=1, height=1, fps=30)
+    r = run("lift", str(bad), "-o", str(tmp_path / "o.npz"), "--model", str(tiny_checkpoint))
+    assert r.returncode == 2 and "NaN" in r.stderr and "Traceback" not in r.stderr
+    r = run("lift", str(bad), "-o", str(tmp_path / "o.npz"), "--model", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_evaluate_prints_both_tables(tmp_path, tiny_checkpoint, capsys):
+    assert main(["evaluate", str(tiny_checkpoint), "--views", "1", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "detector 2D" in out and "clean 2D" in out and "| ALL |" in out
+    import json
+
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["detector"]["ALL"]["frames"] == res["clean"]["ALL"]["frames"] > 1000
+
+
+def test_cylinder_demo_writes_a_png(tmp_path):
+    out = tmp_path / "demo.png"
+    assert main(["cylinder-demo", "-o", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["cylinder-demo", "-o", str(out)]) == 2  # exists
+
+
+@pytest.mark.parametrize("args", [["train", "--config", "nope.yaml", "-o", "x"], ["evaluate", "nope.pt"]])
+def test_missing_files(args, capsys):
+    assert main(args) == 2
+    assert "no such" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from occlupose.lifter import lift, load_checkpoint, prepare_input, resample, save_checkpoint
+
+
+def test_resample_round_trip():
+    x = np.sin(np.linspace(0, 3, 61))[:, None]
+    up = resample(x, 30.0, 50.0)
+    assert len(up) == 101
+    back = resample(up, 50.0, 30.0, n_out=61)
+    np.testing.assert_allclose(back, x, atol=2e-3)
+    assert resample(x[:1], 30.0, 50.0).shape == (1, 1)
+
+
+@pytest.mark.parametrize("t, fps", [(1, 30.0), (5, 50.0), (37, 25.0), (300, 60.0)])
+def test_lift_any_length_and_rate(tiny_checkpoint, t, fps):
+    model = load_checkpoint(tiny_checkpoint).model
+    rng = np.random.default_rng(t)
+    kp = rng.uniform(100, 500, (t, 17, 2))
+    rel = rng.random((t, 17)) > 0.2
+    out = lift(model, kp, rel, fps)
+    assert out.shape == (t, 17, 3) and np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)
+
+
+def test_lift_is_invariant_to_image_position_and_size(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint).model
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(100, 300, (40, 17, 2))
+    rel = np.ones((40, 17), bool)
+    a = lift(model, kp, rel)
+    b = lift(model, kp * 2.0 + 50.0, rel)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_missing_keypoint_values_do_not_matter(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint).model
+    rng = np.random.default_rng(1)
+    kp = rng.uniform(100, 300, (40, 17, 2))
+    rel = np.ones((40, 17), bool)
+    rel[10:20, 13] = False
+    kp2 = kp.copy()
+    kp2[10:20, 13] = np.nan  # a missing keypoint may even be NaN
+    np.testing.assert_allclose(lift(model, kp, rel), lift(model, kp2, rel), atol=1e-5)
+
+
+def test_lift_rejects_bad_shapes(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint).model
+    with pytest.raises(ValueError, match=r"\(T, 17, 2\)"):
+        lift(model, np.zeros((5, 16, 2)), np.ones((5, 16), bool))
+    with pytest.raises(ValueError, match="T = 0"):
+        lift(model, np.zeros((0, 17, 2)), np.ones((0, 17), bool))
+
+
+def test_checkpoint_errors(tmp_path, tiny_checkpoint):
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": 1}, other)
+    with pytest.raises(ValueError, match="not an occlupose lifter checkpoint"):
+        load_checkpoint(other)
+    ck = torch.load(tiny_checkpoint, weights_only=False)
+    ck["model"] = {k: v for k, v in ck["model"].items() if "tcn3d.head" not in k}
+    torch.save(ck, tmp_path / "cut.pt")
+    with pytest.raises(ValueError, match="do not match"):
+        load_checkpoint(tmp_path / "cut.pt")
+    ck["version"] = 99
+    torch.save(ck, tmp_path / "v99.pt")
+    with pytest.raises(ValueError, match="version 99"):
+        load_checkpoint(tmp_path / "v99.pt")
+
+
+def test_half_precision_checkpoint_matches(tmp_path, tiny_checkpoint):
+    loaded = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tmp_path / "half.pt", loaded.model, loaded.config, 30, half=True)
+    half = load_checkpoint(tmp_path / "half.pt").model
+    x, *_ = prepare_input(np.random.default_rng(2).normal(size=(1, 64, 17, 2)), np.ones((1, 64, 17), bool))
+    with torch.no_grad():
+        a = loaded.model(torch.from_numpy(x))[1]
+        b = half(torch.from_numpy(x))[1]
+    assert (a - b).abs().max().item() < 5e-3

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from occlupose.lifter import PoseLifter
+from occlupose.models import TCN, Discriminator, Lifter3D, TCNConfig, count_parameters
+
+
+@pytest.mark.parametrize("t", [1, 3, 7, 128, 130])
+def test_tcn_any_length(t):
+    net = TCN(3, 2, TCNConfig(channels=16)).eval()
+    out = net(torch.randn(2, t, 17, 3))
+    assert out.shape == (2, t, 17, 2)
+
+
+def test_lifter3d_is_root_relative():
+    out = Lifter3D(TCNConfig(channels=16)).eval()(torch.randn(3, 16, 17, 3))
+    assert out.shape == (3, 16, 17, 3)
+    assert torch.allclose(out[:, :, 0], torch.zeros(3, 16, 3))
+
+
+def test_receptive_field_is_about_the_window():
+    torch.manual_seed(0)
+    net = TCN(3, 3, TCNConfig(channels=16, dropout=0.0)).eval()
+    x = torch.randn(1, 256, 17, 3, requires_grad=True)
+    net(x)[0, 128].sum().backward()
+    reach = torch.nonzero(x.grad.abs().sum((0, 2, 3)) > 0).squeeze(1)
+    span = reach.max().item() - reach.min().item() + 1
+    assert 100 <= span <= 160
+
+
+def test_missing_joints_stay_missing_through_the_2d_tcn():
+    net = PoseLifter().eval()
+    x = torch.randn(1, 32, 17, 3)
+    x[..., 2] = 1.0
+    x[0, :, 5] = 0.0  # joint 5 missing: zero and flag 0
+    smooth, poses = net(x)
+    assert smooth.shape == (1, 32, 17, 2) and poses.shape == (1, 32, 17, 3)
+
+
+def test_discriminator_scores_sequences():
+    d = Discriminator(32)
+    assert d(torch.randn(5, 128, 17, 3)).shape == (5,)
+    assert count_parameters(d) > 0

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from occlupose.skeleton import (
+    BONES,
+    FLIP_PERMUTATION,
+    JOINT_NAMES,
+    JOINTS_LEFT,
+    JOINTS_RIGHT,
+    PARENTS,
+    SYMMETRIC_BONES,
+    J,
+    bone_lengths,
+    to_h36m,
+)
+
+
+def test_order_and_parents_match_the_data_readme():
+    assert JOINT_NAMES[0] == "hip" and JOINT_NAMES[16] == "r_wrist"
+    assert PARENTS.tolist() == [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
+    assert len(BONES) == 16
+
+
+def test_symmetric_bones_pair_left_with_right():
+    for bl, br in SYMMETRIC_BONES:
+        lc, rc = JOINT_NAMES[BONES[bl, 1]], JOINT_NAMES[BONES[br, 1]]
+        assert lc.startswith("l_") and rc.startswith("r_") and lc[2:] == rc[2:]
+
+
+def test_flip_permutation_is_an_involution_swapping_sides():
+    assert (FLIP_PERMUTATION[FLIP_PERMUTATION] == np.arange(17)).all()
+    assert (FLIP_PERMUTATION[JOINTS_LEFT] == JOINTS_RIGHT).all()
+    assert FLIP_PERMUTATION[J["head"]] == J["head"]
+
+
+def test_bone_lengths():
+    p = np.zeros((17, 3))
+    p[J["r_hip"]] = [0.3, 0.4, 0]
+    assert bone_lengths(p)[0] == pytest.approx(0.5)
+
+
+def _coco(rng):
+    kp = rng.uniform(0, 100, (5, 17, 2))
+    sc = rng.uniform(0.2, 1, (5, 17))
+    return kp, sc
+
+
+def test_coco_pelvis_is_mid_hip_with_min_confidence(rng):
+    kp, sc = _coco(rng)
+    out, conf = to_h36m(kp, sc, "coco17")
+    np.testing.assert_allclose(out[:, J["hip"]], (kp[:, 11] + kp[:, 12]) / 2)
+    np.testing.assert_allclose(conf[:, J["hip"]], np.minimum(sc[:, 11], sc[:, 12]))
+    np.testing.assert_allclose(out[:, J["thorax"]], (kp[:, 5] + kp[:, 6]) / 2)
+    np.testing.assert_allclose(out[:, J["spine"]], (kp[:, 5] + kp[:, 6] + kp[:, 11] + kp[:, 12]) / 4)
+    np.testing.assert_allclose(conf[:, J["spine"]], sc[:, [5, 6, 11, 12]].min(1))
+    np.testing.assert_allclose(out[:, J["l_wrist"]], kp[:, 9])
+    np.testing.assert_allclose(conf[:, J["r_knee"]], sc[:, 14])
+
+
+def test_mediapipe_mapping(rng):
+    kp = rng.uniform(0, 100, (3, 33, 2))
+    sc = rng.uniform(0, 1, (3, 33))
+    out, conf = to_h36m(kp, sc, "mediapipe33")
+    np.testing.assert_allclose(out[:, J["hip"]], (kp[:, 23] + kp[:, 24]) / 2)
+    np.testing.assert_allclose(out[:, J["r_ankle"]], kp[:, 28])
+    np.testing.assert_allclose(conf[:, J["neck_nose"]], np.minimum(sc[:, 7], sc[:, 8]))
+
+
+def test_mapping_errors():
+    with pytest.raises(ValueError, match="unknown keypoint layout"):
+        to_h36m(np.zeros((1, 17, 2)), np.zeros((1, 17)), "openpose")
+    with pytest.raises(ValueError, match="33 keypoints"):
+        to_h36m(np.zeros((1, 17, 2)), np.zeros((1, 17)), "mediapipe33")

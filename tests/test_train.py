@@ -1,0 +1,86 @@
+import csv
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from occlupose.config import ModelConfig, TrainConfig, load_config, save_config
+from occlupose.lifter import load_checkpoint
+from occlupose.models import TCNConfig
+from occlupose.train import lr_at, train
+
+
+def tiny(**kw) -> TrainConfig:
+    base = TrainConfig(name="tiny", steps=200, batch_size=16, window=32, log_every=20, checkpoint_every=100,
+                       eval_views=1, threads=2, model=ModelConfig(tcn=TCNConfig(channels=24, dropout=0.0)))
+    return replace(base, **kw)
+
+
+def read_log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_short_training_drives_the_loss_down(tmp_path, mocap):
+    cfg = tiny(data=mocap.path)
+    final = train(cfg, tmp_path / "run", progress=False)
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert len(rows) == 10
+    first, last = float(rows[0]["mse"]), float(rows[-1]["mse"])
+    assert last < 0.5 * first
+    loaded = load_checkpoint(final)
+    assert loaded.config == cfg and loaded.meta["step"] == 200
+
+
+def test_semi_supervised_windows_never_use_3d(tmp_path, mocap):
+    cfg = tiny(data=mocap.path, steps=20, log_every=10, supervised_subjects=("S02",))
+    train(cfg, tmp_path / "semi", progress=False)
+    rows = read_log(tmp_path / "semi" / "log.csv")
+    assert all(float(r["proj"]) > 0 and float(r["reg"]) > 0 for r in rows)
+    with pytest.raises(ValueError, match="not training subjects"):
+        train(replace(cfg, supervised_subjects=("S06",)), tmp_path / "bad", progress=False)
+
+
+def test_resume_continues_and_refuses_a_used_folder(tmp_path, mocap):
+    cfg = tiny(data=mocap.path, steps=10, log_every=10, checkpoint_every=10)
+    run = tmp_path / "r"
+    train(cfg, run, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, run, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        train(replace(cfg, lr=0.5), run, resume=True, progress=False)
+    train(replace(cfg, steps=20), run, resume=True, progress=False)
+    assert load_checkpoint(run / "final.pt").meta["step"] == 20
+    assert [r["step"] for r in read_log(run / "log.csv")] == ["10", "20"]
+
+
+def test_lr_schedule_follows_the_paper():
+    cfg = TrainConfig()
+    assert lr_at(cfg, 0) == 1e-3 and lr_at(cfg, 99_999) == 1e-3 and lr_at(cfg, 100_000) == 1e-4
+    assert cfg.batch_size == 128 and cfg.window == 128
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    cfg = tiny(supervised_subjects=("S01", "S02"))
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    (tmp_path / "typo.yaml").write_text("stepz: 3\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['stepz'\]"):
+        load_config(tmp_path / "typo.yaml")
+    (tmp_path / "type.yaml").write_text("steps: many\n")
+    with pytest.raises(ValueError, match="expected int"):
+        load_config(tmp_path / "type.yaml")
+    (tmp_path / "c.toml").write_text('steps = 5\n[model.tcn]\nchannels = 8\n')
+    t = load_config(tmp_path / "c.toml")
+    assert t.steps == 5 and t.model.tcn.channels == 8 and t.lr == 1e-3
+
+
+def test_training_is_reproducible(tmp_path, mocap):
+    cfg = tiny(data=mocap.path, steps=5, log_every=5, use_adversarial=False)
+    torch.manual_seed(0)
+    a = train(cfg, tmp_path / "a", progress=False)
+    b = train(cfg, tmp_path / "b", progress=False)
+    sa, sb = load_checkpoint(a).model.state_dict(), load_checkpoint(b).model.state_dict()
+    for k in sa:
+        np.testing.assert_allclose(sa[k].numpy(), sb[k].numpy(), rtol=1e-5, atol=1e-6)
