@@ -86,3 +86,43 @@ def test_cylinder_demo_writes_a_png(tmp_path):
 def test_missing_files(args, capsys):
     assert main(args) == 2
     assert "no such" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_human36m_layout_folder(tmp_path, tiny_checkpoint, mocap, capsys):
+    from occlupose.data import save_h36m_3d
+
+    clips = [mocap.clips[k] for k in mocap.keys("test")[:2]]
+    # VideoPose3D stores 32 joints; spread our 17 into their slots
+    from occlupose.data import H36M32_TO_17
+
+    full = []
+    for c in clips:
+        f = np.zeros((len(c), 32, 3), np.float32)
+        f[:, H36M32_TO_17] = c
+        full.append(f)
+    save_h36m_3d(tmp_path / "data_3d_h36m.npz", {"S9": {"Walking": full[0]}, "S11": {"Eating": full[1]},
+                                                  "S1": {"Posing": full[0]}})
+    assert main(["evaluate", str(tiny_checkpoint), "--views", "1", "--h36m", str(tmp_path), "--per-clip"]) == 0
+    out = capsys.readouterr().out
+    assert "test subjects S11, S9" in out and "S9/Walking#v0" in out and "S1/Posing" not in out
+
+
+def test_lift_into_a_missing_folder_is_refused(tmp_path, tiny_checkpoint, capsys):
+    src = tmp_path / "a.npz"
+    write_input(src, 10)
+    assert main(["lift", str(src), "-o", str(tmp_path / "no" / "where.npz"), "--model", str(tiny_checkpoint)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_torchrun_ddp_training(tmp_path, mocap):
+    """Two CPU processes under torchrun (gloo) train one model; rank 0 writes the run."""
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text(f"name: ddp\nsteps: 4\nbatch_size: 4\nwindow: 16\nlog_every: 2\ncheckpoint_every: 4\n"
+                   f"data: {mocap.path}\nmodel:\n  tcn: {{channels: 8}}\n")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        "29533", "-m", "occlupose", "train", "--config", str(cfg), "-o", str(tmp_path / "run"),
+                        "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from occlupose.lifter import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run" / "final.pt").meta["step"] == 4

@@ -221,7 +221,10 @@ def load_input_2d(path: str | os.PathLike) -> Input2D:
     if width <= 0 or height <= 0 or not fps > 0:
         raise ValueError(f"{path}: width, height and fps must be positive, got {width}, {height}, {fps}")
     kp17, sc17 = to_h36m(kp, sc, layout)
-    return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), int(width), int(height), fps, layout)
+    extra = {}
+    if "gt_poses_3d" in z.files:  # examples made from mocap carry their 3D truth
+        extra["gt_poses_3d"] = _check_poses(z["gt_poses_3d"], path, "gt_poses_3d")
+    return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), int(width), int(height), fps, layout, extra)
 
 
 def save_input_2d(path: str | os.PathLike, keypoints: np.ndarray, scores: np.ndarray, width: int, height: int,

@@ -60,3 +60,51 @@ def cylinder_views_png(pose_world: np.ndarray, rotations: np.ndarray, path: str,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return vis
+
+
+def lift_strip_png(keypoints_2d: np.ndarray, reliable: np.ndarray, poses_3d: np.ndarray, path: str,
+                   n_frames: int = 5, gt_3d: np.ndarray | None = None) -> None:
+    """A picture of a lifted sequence: n evenly spaced frames, 2D input on top (missing keypoints as red
+    rings), the 3D result below (camera frame seen from the side-front; ground truth dashed when given)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .camera import rot_y
+
+    t = len(poses_3d)
+    frames = np.linspace(0, t - 1, min(n_frames, t)).round().astype(int)
+    fig = plt.figure(figsize=(2.6 * len(frames), 5.6))
+    turn = rot_y(np.array(np.radians(35.0)))  # look at the camera-frame pose from 35 degrees to the side
+    lim = np.abs(poses_3d).max() * 1.05
+    for i, f in enumerate(frames):
+        ax = fig.add_subplot(2, len(frames), i + 1)
+        kp, rel = keypoints_2d[f], reliable[f]
+        for a, b in BONES:
+            if rel[a] and rel[b]:
+                ax.plot(kp[[a, b], 0], kp[[a, b], 1], color="#333333", lw=1.2)
+        ax.scatter(kp[rel, 0], kp[rel, 1], s=14, c="#1a9850", zorder=3)
+        ax.scatter(kp[~rel, 0], kp[~rel, 1], s=30, facecolors="none", edgecolors="#d73027", zorder=3)
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"frame {f}: {int((~rel).sum())} missing", fontsize=8)
+        ax3 = fig.add_subplot(2, len(frames), len(frames) + i + 1)
+        for pose, style, color in [(gt_3d, "--", "#999999"), (poses_3d, "-", "#3d5a80")]:
+            if pose is None:
+                continue
+            p = pose[f] @ turn.T
+            for a, b in BONES:
+                ax3.plot(p[[a, b], 0], p[[a, b], 1], style, color=color, lw=1.6)
+        ax3.set_xlim(-lim, lim)
+        ax3.set_ylim(lim, -lim)
+        ax3.set_aspect("equal")
+        ax3.set_xticks([])
+        ax3.set_yticks([])
+        if i == 0:
+            ax3.set_title("3D (turned 35 deg)" + (", truth dashed" if gt_3d is not None else ""), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

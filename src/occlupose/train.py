@@ -134,6 +134,10 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or rank != 0,
                desc=f"train {cfg.name}", unit="step")
     t0 = time.time()
+    if start and log_path.is_file():  # keep "seconds" cumulative over resumed runs
+        with open(log_path) as f:
+            rows = [r for r in csv.reader(f)][1:]
+        t0 -= float(rows[-1][-1]) if rows else 0.0
     acc: dict[str, float] = {}
     for step in bar:
         lr = lr_at(cfg, step)
