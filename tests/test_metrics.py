@@ -85,3 +85,14 @@ def test_evaluate_sequences_weights_frames():
     assert rows["ALL"]["mpjpe"] == pytest.approx((10 * 1 + 30 * 2) / 40)
     assert rows["ALL"]["mpjpe_masked"] == pytest.approx((10 * 17 + 30 * 34) / 40)
     assert rows["ALL"]["frames"] == 40
+
+
+def test_evaluate_sequences_groups_by_action():
+    gt = {k: np.zeros((n, 17, 3)) for k, n in (("a", 10), ("b", 30), ("c", 5))}
+    preds = {k: v.copy() for k, v in gt.items()}
+    for k, off in (("a", 0.017), ("b", 0.034), ("c", 0.0)):
+        preds[k][:, 3, 0] = off
+    rows = evaluate_sequences(preds, gt, groups={"a": "walk", "b": "walk", "c": "jump"})
+    assert rows["action:walk"]["mpjpe"] == pytest.approx((10 * 1 + 30 * 2) / 40)
+    assert rows["action:jump"]["mpjpe"] == pytest.approx(0.0)
+    assert rows["action:walk"]["frames"] == 40 and rows["ALL"]["frames"] == 45

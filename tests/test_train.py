@@ -13,7 +13,7 @@ from occlupose.train import lr_at, train
 
 def tiny(**kw) -> TrainConfig:
     base = TrainConfig(name="tiny", steps=200, batch_size=16, window=32, log_every=20, checkpoint_every=100,
-                       eval_views=1, threads=2, model=ModelConfig(tcn=TCNConfig(channels=24, dropout=0.0)))
+                       eval_views=1, threads=1, model=ModelConfig(tcn=TCNConfig(channels=24, dropout=0.0)))
     return replace(base, **kw)
 
 

@@ -37,7 +37,7 @@ def evaluate_model(model: PoseLifter, mocap: Mocap, aug_cfg: AugmentConfig, spli
     """
     model.eval()
     keys = mocap.keys(split) if keys is None else keys
-    preds, gts, masks = {}, {}, {}
+    preds, gts, masks, groups = {}, {}, {}, {}
     for name, batch in test_inputs(mocap, keys, views, aug_cfg, seed):
         kp = batch.gt_2d if clean else batch.det_2d
         rel = np.ones_like(batch.reliable) if clean else batch.reliable
@@ -46,15 +46,27 @@ def evaluate_model(model: PoseLifter, mocap: Mocap, aug_cfg: AugmentConfig, spli
         preds[name] = out[0].cpu().numpy()
         gts[name] = batch.poses_3d[0]
         masks[name] = batch.occluded[0]
-    return evaluate_sequences(preds, gts, masks)
+        groups[name] = action_of(mocap, name.split("#", 1)[0])
+    return evaluate_sequences(preds, gts, masks, groups=groups)
+
+
+def action_of(mocap: Mocap, key: str) -> str:
+    """The action a clip shows: its description's first words for CMU clips ("basketball", "walk"),
+    the action without its take number for Human3.6M ("Walking 1" -> "Walking")."""
+    info = mocap.meta.get("clips", {}).get(key, {})
+    desc = info.get("description")
+    if desc:
+        return desc.split(" - ")[0].split(",")[0].strip()
+    return key.split("/", 1)[-1].rstrip("0123456789 ").strip() or key
 
 
 def format_table(rows: dict[str, dict[str, float]], per_clip: bool = True) -> str:
     cols = ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked", "masked_fraction", "frames"]
     head = "| sequence | MPJPE | P-MPJPE | N-MPJPE | MPJVE | MPJPE occ. | P-MPJPE occ. | occ. frac. | frames |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
-    keys = [k for k in rows if k != "ALL"] if per_clip else []
-    for k in [*keys, "ALL"]:
+    actions = [k for k in rows if k.startswith("action:")]
+    clips = [k for k in rows if k != "ALL" and not k.startswith("action:")] if per_clip else []
+    for k in [*clips, *actions, "ALL"]:
         r = rows[k]
         vals = []
         for c in cols:

@@ -136,14 +136,15 @@ def evaluate_sequences(
     gts: dict[str, np.ndarray],
     masks: dict[str, np.ndarray] | None = None,
     scale: float = 1000.0,
+    groups: dict[str, str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per-sequence and overall metrics (frame-weighted), in mm for metre inputs (``scale``).
+    """Per-sequence, per-group and overall ("ALL") metrics, in mm for metre inputs (``scale``).
 
-    Each sequence is ``(T, J, 3)``. With ``masks`` (``(T, J)`` bool, e.g. occluded joints), the
-    ``*_masked`` entries restrict every metric to those joints.
+    Each sequence is ``(T, J, 3)``. With ``masks`` (``(T, J)`` bool, e.g. occluded joints), the ``*_masked``
+    entries restrict every metric to those joints. ``groups`` maps a sequence to its action (or subject):
+    each group gets a row "action:<name>". Aggregates weight every frame (every velocity) equally.
     """
     rows: dict[str, dict[str, float]] = {}
-    cat: dict[str, list] = {"pred": [], "gt": [], "mask": []}
     for key, gt in gts.items():
         if key not in preds:
             raise ValueError(f"no prediction for sequence {key!r}")
@@ -155,26 +156,32 @@ def evaluate_sequences(
             row.update({f"{name}_masked": fn(pred, gt, m) * scale for name, fn in METRICS.items()})
             row["masked_fraction"] = float(np.mean(m))
         rows[key] = row
-        cat["pred"].append(pred)
-        cat["gt"].append(gt)
-        if masks is not None:
-            cat["mask"].append(masks[key])
-    total: dict[str, float] = {}
-    frames = np.array([rows[k]["frames"] for k in gts])
-    pred_all = np.concatenate(cat["pred"])
-    gt_all = np.concatenate(cat["gt"])
-    for name in ("mpjpe", "p_mpjpe", "n_mpjpe"):
-        total[name] = METRICS[name](pred_all, gt_all) * scale
-        if masks is not None:
-            total[f"{name}_masked"] = METRICS[name](pred_all, gt_all, np.concatenate(cat["mask"])) * scale
-    # velocity errors must not span sequence boundaries: frame-weight the per-sequence values
-    w = np.maximum(frames - 1, 0)
-    total["mpjve"] = float(np.nansum([rows[k]["mpjve"] for k in gts] * w) / max(w.sum(), 1))
-    if masks is not None:
-        vals = np.array([rows[k]["mpjve_masked"] for k in gts])
-        ok = ~np.isnan(vals)
-        total["mpjve_masked"] = float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
-        total["masked_fraction"] = float(np.mean(np.concatenate(cat["mask"])))
-    total["frames"] = float(frames.sum())
-    rows["ALL"] = total
+
+    def aggregate(names: list[str]) -> dict[str, float]:
+        pred_all = np.concatenate([preds[k] for k in names])
+        gt_all = np.concatenate([gts[k] for k in names])
+        mask_all = np.concatenate([masks[k] for k in names]) if masks is not None else None
+        total: dict[str, float] = {}
+        for name in ("mpjpe", "p_mpjpe", "n_mpjpe"):
+            total[name] = METRICS[name](pred_all, gt_all) * scale
+            if mask_all is not None:
+                total[f"{name}_masked"] = METRICS[name](pred_all, gt_all, mask_all) * scale
+        # velocities must not span sequence boundaries: weight the per-sequence values by their velocity count
+        w = np.array([max(rows[k]["frames"] - 1, 0) for k in names])
+        for col in ("mpjve", "mpjve_masked") if mask_all is not None else ("mpjve",):
+            vals = np.array([rows[k][col] for k in names])
+            ok = ~np.isnan(vals) & (w > 0)
+            total[col] = float((vals[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
+        if mask_all is not None:
+            total["masked_fraction"] = float(np.mean(mask_all))
+        total["frames"] = float(len(gt_all))
+        return total
+
+    if groups is not None:
+        members: dict[str, list[str]] = {}
+        for k in gts:
+            members.setdefault(groups.get(k, k), []).append(k)
+        for g, names in sorted(members.items()):
+            rows[f"action:{g}"] = aggregate(names)
+    rows["ALL"] = aggregate(list(gts))
     return rows
