@@ -40,7 +40,11 @@ def test_lift_one_file(tmp_path, tiny_checkpoint):
     assert str(z["model"]) == "tiny"
     # never overwrite without being asked
     assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint)]) == 2
-    assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint), "--overwrite"]) == 0
+    assert main(["lift", str(src), "-o", str(out), "--model", str(tiny_checkpoint), "--overwrite", "--bvh"]) == 0
+    from occlupose.bvh import read_bvh
+
+    back, fps = read_bvh(out.with_suffix(".bvh"))
+    assert back.shape == (60, 17, 3) and fps == pytest.approx(30.0)
 
 
 def test_lift_several_files_into_a_folder(tmp_path, tiny_checkpoint):

@@ -84,6 +84,8 @@ def cmd_lift(args) -> int:
         _check_output(t, args.overwrite)
         if args.render:
             _check_output(t.with_suffix(".png"), args.overwrite)
+        if args.bvh:
+            _check_output(t.with_suffix(".bvh"), args.overwrite)
     data = [load_input_2d(p) for p in inputs]  # validate every input before any work
     loaded = load_checkpoint(args.model, args.device)
     threshold = args.threshold if args.threshold is not None else OcclusionFilterConfig().threshold
@@ -92,13 +94,18 @@ def cmd_lift(args) -> int:
         poses = lift(loaded.model, d.keypoints, reliable, d.fps, args.device)
         np.savez_compressed(dst, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
                             fps=d.fps, model=loaded.name)
+        print(f"{src} -> {dst}: {len(poses)} frames, {100 * (1 - reliable.mean()):.1f}% keypoints missing")
+        if args.bvh:
+            from .bvh import write_bvh
+
+            write_bvh(dst.with_suffix(".bvh"), poses, d.fps)
+            print(f"animation: {dst.with_suffix('.bvh')}")
         if args.render:
             from .render import lift_strip_png
 
             png = dst.with_suffix(".png")
             lift_strip_png(d.keypoints, reliable, poses, str(png), gt_3d=d.extra.get("gt_poses_3d"))
             print(f"picture: {png}")
-        print(f"{src} -> {dst}: {len(poses)} frames, {100 * (1 - reliable.mean()):.1f}% keypoints missing")
     return 0
 
 
@@ -163,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--threshold", type=float, help="confidence below which a keypoint is missing (0.3)")
     li.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     li.add_argument("--render", action="store_true", help="also draw 2D input and 3D result to OUTPUT.png")
+    li.add_argument("--bvh", action="store_true", help="also write OUTPUT.bvh (Y-up, cm) for animation tools")
     li.add_argument("--device", default="cpu")
     li.set_defaults(func=cmd_lift)
 
