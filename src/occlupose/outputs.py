@@ -1,0 +1,79 @@
+"""Result files for people: one track per person, written as npz, JSON (web tools), long-format CSV and BVH."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bvh import write_bvh
+from .skeleton import JOINT_NAMES
+
+
+@dataclass
+class PersonTrack:
+    """One person's result over frames ``frames`` (T,) of the video: ``poses_3d`` (T, 17, 3) metres,
+    root-relative camera frame; ``keypoints_2d`` (T, 17, 2) pixels; ``confidence`` (T, 17) after Eq. 2;
+    ``reliable`` (T, 17) bool, what the lifter was told it could trust."""
+
+    track_id: int
+    frames: np.ndarray
+    poses_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    confidence: np.ndarray
+    reliable: np.ndarray
+
+    def __post_init__(self) -> None:
+        t = len(self.frames)
+        shapes = {"poses_3d": (t, 17, 3), "keypoints_2d": (t, 17, 2), "confidence": (t, 17), "reliable": (t, 17)}
+        for name, shape in shapes.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"track {self.track_id}: {name} must be {shape}, got {np.shape(getattr(self, name))}")
+
+
+OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv")
+
+
+def output_paths(out_dir: Path, tracks: list[PersonTrack]) -> list[Path]:
+    return [out_dir / f for f in OUTPUT_FILES] + [out_dir / f"track{t.track_id}.bvh" for t in tracks]
+
+
+def write_tracks(out_dir: str | Path, tracks: list[PersonTrack], fps: float, overwrite: bool = False) -> list[Path]:
+    """Write every result file; refuses to replace existing ones unless ``overwrite``. Returns the paths."""
+    out_dir = Path(out_dir)
+    paths = output_paths(out_dir, tracks)
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"track_ids": np.array([t.track_id for t in tracks], dtype=np.int64), "fps": np.float64(fps),
+              "joint_names": np.array(JOINT_NAMES)}
+    for t in tracks:
+        for name in ("frames", "poses_3d", "keypoints_2d", "confidence", "reliable"):
+            arrays[f"track{t.track_id}_{name}"] = np.asarray(getattr(t, name))
+    np.savez_compressed(out_dir / "poses3d.npz", **arrays)
+    doc = {
+        "fps": fps, "joint_names": list(JOINT_NAMES), "units": "metres, camera frame (x right, y down, z forward), "
+        "root-relative", "tracks": [
+            {"id": t.track_id, "frames": np.asarray(t.frames).tolist(),
+             "poses_3d": np.round(np.asarray(t.poses_3d, float), 5).tolist(),
+             "keypoints_2d": np.round(np.asarray(t.keypoints_2d, float), 2).tolist(),
+             "confidence": np.round(np.asarray(t.confidence, float), 4).tolist(),
+             "reliable": np.asarray(t.reliable).astype(bool).tolist()} for t in tracks]}
+    (out_dir / "poses3d.json").write_text(json.dumps(doc))
+    with open(out_dir / "poses3d.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["track", "frame", "joint", "x", "y", "z", "u", "v", "confidence", "reliable"])
+        for t in tracks:
+            for i, frame in enumerate(t.frames):
+                for j, name in enumerate(JOINT_NAMES):
+                    x, y, z = t.poses_3d[i, j]
+                    u, v = t.keypoints_2d[i, j]
+                    w.writerow([t.track_id, int(frame), name, f"{x:.5f}", f"{y:.5f}", f"{z:.5f}", f"{u:.2f}",
+                                f"{v:.2f}", f"{t.confidence[i, j]:.4f}", int(bool(t.reliable[i, j]))])
+    for t in tracks:
+        write_bvh(out_dir / f"track{t.track_id}.bvh", t.poses_3d, fps)
+    return paths
