@@ -24,8 +24,7 @@ from . import losses as L
 from .augment import Augmenter
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, load_mocap, sample_windows
-from .evaluate import evaluate_model
-from .lifter import PoseLifter, load_checkpoint, prepare_input, save_checkpoint
+from .lifter import PoseLifter, prepare_input, save_checkpoint
 from .models import Discriminator
 
 
@@ -196,10 +195,3 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
         torch.distributed.barrier()
     return final
 
-
-def evaluate_checkpoint(path: str | os.PathLike, views: int | None = None, clean: bool = False,
-                        data: str | None = None, device: str = "cpu") -> dict:
-    loaded = load_checkpoint(path, device)
-    mocap = load_mocap(data if data is not None else loaded.config.data)
-    return evaluate_model(loaded.model, mocap, loaded.config.augment, views=views or loaded.config.eval_views,
-                          clean=clean, device=device)
