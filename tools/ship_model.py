@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("run", help="run folder with final.pt, config.yaml and log.csv")
     ap.add_argument("--views", type=int, default=4, help="virtual views per test clip for the card's metrics")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--history", default="", help="how the run went (resumes, code changes), for the card")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -67,7 +68,8 @@ Test subjects {", ".join(mocap.subjects("test"))} were never used for training o
 occlupose train --config configs/default.yaml -o {run}
 python tools/ship_model.py {run} --views {args.views}
 ```
-Trained at commit `{commit}`, {loaded.meta["step"]} steps, {minutes:.0f} minutes on a 2-core CPU.
+Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on a 2-core CPU.
+{args.history}
 
 ## Metrics (test subjects, {args.views} fixed virtual views per clip, mm)
 | input | MPJPE | P-MPJPE | N-MPJPE | MPJVE | MPJPE occluded joints | P-MPJPE occluded joints |
