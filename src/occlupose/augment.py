@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .camera import VirtualViewConfig, sample_virtual_rotations
+from .camera import LEVEL_CAMERA, VirtualViewConfig, sample_virtual_rotations
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
 from .skeleton import FLIP_PERMUTATION
@@ -132,8 +132,6 @@ class Augmenter:
     def cameras(self, rng: np.random.Generator, b: int) -> np.ndarray:
         if self.cfg.virtual_views:
             return sample_virtual_rotations(b, rng, self.cfg.views)
-        from .camera import LEVEL_CAMERA
-
         return np.broadcast_to(LEVEL_CAMERA, (b, 3, 3)).copy()
 
     def __call__(self, rng: np.random.Generator, world: np.ndarray, rotations: np.ndarray | None = None,
