@@ -33,8 +33,19 @@ def test_detector_model_is_worse_on_occluded_joints(batch):
     assert 0.1 < batch.occluded.mean() < 0.4
 
 
-def test_no_occluders_and_no_views_give_the_front_camera(mocap):
-    cfg = AugmentConfig(virtual_views=False, perspective_prob=0.0, occluder=OccluderConfig(prob=0.0))
+def test_fixed_studio_cameras_without_virtual_views(mocap):
+    cfg = AugmentConfig(virtual_views=False)
+    rot = Augmenter(cfg).cameras(np.random.default_rng(0), 400)
+    distinct = np.unique(np.round(rot.reshape(400, 9), 6), axis=0)
+    assert len(distinct) == 4
+    # every studio camera looks down by the same tilt: world up leans towards the camera (z < 0)
+    up = rot @ np.array([0.0, 0.0, 1.0])
+    np.testing.assert_allclose(np.arcsin(-up[:, 2]), cfg.fixed_tilt, atol=1e-12)
+
+
+def test_no_occluders_and_one_level_camera_give_the_front_view(mocap):
+    cfg = AugmentConfig(virtual_views=False, fixed_azimuths_deg=(0.0,), fixed_tilt=0.0, perspective_prob=0.0,
+                        occluder=OccluderConfig(prob=0.0))
     clip = mocap.clips[mocap.keys("test")[0]][None, :50]
     b = Augmenter(cfg)(np.random.default_rng(0), clip)
     # level camera: world z (up) is image -y

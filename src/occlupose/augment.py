@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .camera import LEVEL_CAMERA, VirtualViewConfig, sample_virtual_rotations
+from .camera import LEVEL_CAMERA, VirtualViewConfig, rot_x, rot_z, sample_virtual_rotations
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
 from .skeleton import FLIP_PERMUTATION
@@ -70,8 +70,12 @@ class AugmentConfig:
     min_distance: float = 3.0
     max_distance: float = 8.0
     fps: float = 50.0
-    #: False: the camera is the dataset's fixed front view (the "no virtual-view augmentation" ablation)
+    #: False: no virtual views (the "no data augmentation" ablation). Each window is then seen by one of a few
+    #: fixed studio cameras, like Human3.6M's four: azimuths about the vertical (0 = the level camera looking
+    #: along world +y) and one downward tilt
     virtual_views: bool = True
+    fixed_azimuths_deg: tuple[float, ...] = (45.0, 135.0, 225.0, 315.0)
+    fixed_tilt: float = 0.05 * np.pi
 
 
 @dataclass
@@ -132,7 +136,9 @@ class Augmenter:
     def cameras(self, rng: np.random.Generator, b: int) -> np.ndarray:
         if self.cfg.virtual_views:
             return sample_virtual_rotations(b, rng, self.cfg.views)
-        return np.broadcast_to(LEVEL_CAMERA, (b, 3, 3)).copy()
+        az = np.radians(np.asarray(self.cfg.fixed_azimuths_deg, dtype=np.float64))
+        fixed = rot_x(np.full(len(az), self.cfg.fixed_tilt)) @ LEVEL_CAMERA @ rot_z(az)  # looking down
+        return fixed[rng.integers(0, len(az), b)]
 
     def __call__(self, rng: np.random.Generator, world: np.ndarray, rotations: np.ndarray | None = None,
                  perspective: np.ndarray | None = None) -> Batch:

@@ -123,11 +123,11 @@ def cmd_cylinder_demo(args) -> int:
     if not 0 <= args.frame < len(clip):
         raise ValueError(f"frame {args.frame} out of range: {args.clip} has {len(clip)} frames")
     pose = clip[args.frame].astype(np.float64)
-    # face the subject: azimuth 0 = its front (hips' left-right axis along image x)
+    # face the subject (azimuth 0 = its front: hips along image x), from a camera looking 18 degrees down
     hips = pose[4] - pose[1]
     base = -np.arctan2(hips[1], hips[0])
     azimuths = [0, 45, 90, 180, 270]
-    rots = np.stack([rot_x(np.array(-0.1 * np.pi)) @ LEVEL_CAMERA @ rot_z(np.array(base + np.radians(a)))
+    rots = np.stack([rot_x(np.array(0.1 * np.pi)) @ LEVEL_CAMERA @ rot_z(np.array(base + np.radians(a)))
                      for a in azimuths])
     titles = [f"azimuth {a} deg" for a in azimuths]
     vis = cylinder_views_png(pose, rots, str(out), titles)

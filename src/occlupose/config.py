@@ -44,6 +44,8 @@ class TrainConfig:
     use_symmetry: bool = True
     use_adversarial: bool = True
     use_pose_regularizer: bool = True
+    #: Eq. 8 carries (1 - zeta): only 2D-only windows are regularised. True applies it to windows with 3D too
+    regularize_supervised: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: mocap file (None: ../shared/data or $OCCLUPOSE_DATA)

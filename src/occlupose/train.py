@@ -152,8 +152,9 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
         terms = L.loss_3d(pred_3d, batch["gt_3d"], batch["gt_2d"], batch["visible"], zeta, fake, w)
         if not cfg.use_symmetry:
             terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
-        lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta, cfg.augment.cylinder)
-                if cfg.use_pose_regularizer and bool((zeta < 0.5).any()) else pred_3d.new_zeros(()))
+        zeta_reg = torch.zeros_like(zeta) if cfg.regularize_supervised else zeta
+        lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta_reg, cfg.augment.cylinder)
+                if cfg.use_pose_regularizer and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
         loss = L.total_loss(l2d, terms["l3d"], lreg, w)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}")
