@@ -26,6 +26,7 @@ from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, load_mocap, sample_windows
 from .lifter import PoseLifter, prepare_input, save_checkpoint
 from .models import Discriminator
+from .skeleton import NUM_JOINTS
 
 
 @dataclass
@@ -181,7 +182,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
             acc = {}
             writer.writerow([n_done, lr, *(f"{mean[k]:.6g}" for k in vals), f"{time.time() - t0:.1f}"])
             log_file.flush()
-            bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{1000 * math.sqrt(max(mean['mse'], 0)):.0f}")
+            rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
+            bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
         if rank == 0 and (n_done % cfg.checkpoint_every == 0 or n_done == cfg.steps):
             extra = {"optimizer": opt.state_dict()}
             if disc is not None:
