@@ -52,7 +52,7 @@ def main() -> None:
                 final = train(run_cfg, run, resume=args.resume, device=args.device, progress=True)
             device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
             loaded = load_checkpoint(final, device)
-            rows = evaluate_model(loaded.model, load_mocap(run_cfg.data), run_cfg.augment, views=args.views,
+            rows = evaluate_model(loaded.model, load_mocap(run_cfg.data), views=args.views,
                                   device=device)
             (run / "eval.json").write_text(json.dumps(rows, indent=1))
             a = rows["ALL"]

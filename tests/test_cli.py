@@ -130,3 +130,22 @@ def test_torchrun_ddp_training(tmp_path, mocap):
     from occlupose.lifter import load_checkpoint
 
     assert load_checkpoint(tmp_path / "run" / "final.pt").meta["step"] == 4
+
+
+def test_test_inputs_do_not_depend_on_the_models_training_config(tmp_path, tiny_checkpoint):
+    """A model trained without virtual views is scored on the same virtual-view test inputs as any other."""
+    import json
+
+    import torch
+
+    ck = torch.load(tiny_checkpoint, weights_only=False)
+    ck["config"]["augment"]["virtual_views"] = False
+    ck["config"]["augment"]["perspective_prob"] = 0.0
+    studio = tmp_path / "studio.pt"
+    torch.save(ck, studio)
+    fractions = []
+    for i, model in enumerate((tiny_checkpoint, studio)):
+        out = tmp_path / f"r{i}.json"
+        assert main(["evaluate", str(model), "--views", "1", "--json", str(out)]) == 0
+        fractions.append(json.loads(out.read_text())["detector"]["ALL"]["masked_fraction"])
+    assert fractions[0] == fractions[1]

@@ -39,7 +39,7 @@ def main() -> None:
     mocap = load_mocap(loaded.config.data)
     tables = {}
     for mode in ("detector", "clean"):
-        rows = evaluate_model(shipped.model, mocap, shipped.config.augment, views=args.views, clean=mode == "clean")
+        rows = evaluate_model(shipped.model, mocap, views=args.views, clean=mode == "clean")
         tables[mode] = rows
     with open(run / "log.csv") as f:
         log = list(csv.DictReader(f))

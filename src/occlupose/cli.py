@@ -51,7 +51,7 @@ def cmd_evaluate(args) -> int:
     views = args.views or loaded.config.eval_views
     results = {}
     for mode in (["clean"] if args.clean else ["detector", "clean"]):
-        rows = evaluate_model(loaded.model, mocap, loaded.config.augment, views=views, clean=mode == "clean",
+        rows = evaluate_model(loaded.model, mocap, views=views, clean=mode == "clean",
                               device=args.device)
         results[mode] = rows
         print(f"\n## {loaded.name}: test subjects {', '.join(mocap.subjects('test'))}, {mode} 2D, "
