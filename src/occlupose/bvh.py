@@ -14,6 +14,7 @@ import os
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .metrics import rotation_fit
 from .skeleton import NUM_JOINTS, PARENTS, J
 
 BVH_NAMES = ("Hips", "RightUpLeg", "RightLeg", "RightFoot", "LeftUpLeg", "LeftLeg", "LeftFoot", "Spine", "Thorax",
@@ -70,12 +71,8 @@ def _perpendicular(a: np.ndarray) -> np.ndarray:
 
 def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """(T, 3, 3) rotations R minimising sum |R src_k - dst_k|^2; src (K, 3), dst (T, K, 3)."""
-    h = np.einsum("ki,tkj->tij", src, dst)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.swapaxes(vt, 1, 2) @ np.swapaxes(u, 1, 2)))
-    fix = np.ones((len(d), 3))
-    fix[:, 2] = d
-    return np.swapaxes(vt, 1, 2) @ (fix[:, :, None] * np.swapaxes(u, 1, 2))
+    r, _ = rotation_fit(np.broadcast_to(src, dst.shape), dst)  # src_k^T R^T = dst_k^T
+    return np.swapaxes(r, -1, -2)
 
 
 def solve_rotations(poses_bvh: np.ndarray, offsets: np.ndarray) -> np.ndarray:

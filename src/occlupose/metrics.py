@@ -41,6 +41,18 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, align_root: bool = True) -> n
     return np.linalg.norm(pred - gt, axis=-1)
 
 
+def rotation_fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kabsch: the proper rotation R (..., 3, 3) minimising |y R - x| for point rows y, x (..., N, 3), and the
+    trace of the fit (sum of the reflection-corrected singular values, used for the optimal scale)."""
+    h = np.swapaxes(x, -1, -2) @ y
+    u, s, vt = np.linalg.svd(h)
+    v = np.swapaxes(vt, -1, -2)
+    det = np.sign(np.linalg.det(v @ np.swapaxes(u, -1, -2)))
+    v[..., :, -1] *= det[..., None]
+    s[..., -1] *= det
+    return v @ np.swapaxes(u, -1, -2), s.sum(-1)
+
+
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Similarity (rotation, uniform scale, translation) alignment of each pred pose onto its gt pose.
 
@@ -53,15 +65,8 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     norm_y = np.sqrt((y0**2).sum((-2, -1), keepdims=True))
     norm_x = np.where(norm_x == 0, 1.0, norm_x)
     norm_y = np.where(norm_y == 0, 1.0, norm_y)
-    x0, y0 = x0 / norm_x, y0 / norm_y
-    h = np.swapaxes(x0, -1, -2) @ y0
-    u, s, vt = np.linalg.svd(h)
-    v = np.swapaxes(vt, -1, -2)
-    det = np.sign(np.linalg.det(v @ np.swapaxes(u, -1, -2)))
-    v[..., :, -1] *= det[..., None]
-    s[..., -1] *= det
-    r = v @ np.swapaxes(u, -1, -2)
-    scale = s.sum(-1)[..., None, None] * norm_x / norm_y
+    r, trace = rotation_fit(y0 / norm_y, x0 / norm_x)
+    scale = trace[..., None, None] * norm_x / norm_y
     return scale * (pred - mu_y) @ r + mu_x
 
 
