@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .camera import LEVEL_CAMERA, VirtualViewConfig, rot_x, rot_z, sample_virtual_rotations
+from .camera import VirtualViewConfig, sample_virtual_rotations, studio_rotations
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
 from .skeleton import FLIP_PERMUTATION
@@ -136,9 +136,8 @@ class Augmenter:
     def cameras(self, rng: np.random.Generator, b: int) -> np.ndarray:
         if self.cfg.virtual_views:
             return sample_virtual_rotations(b, rng, self.cfg.views)
-        az = np.radians(np.asarray(self.cfg.fixed_azimuths_deg, dtype=np.float64))
-        fixed = rot_x(np.full(len(az), self.cfg.fixed_tilt)) @ LEVEL_CAMERA @ rot_z(az)  # looking down
-        return fixed[rng.integers(0, len(az), b)]
+        fixed = studio_rotations(np.radians(self.cfg.fixed_azimuths_deg), self.cfg.fixed_tilt)
+        return fixed[rng.integers(0, len(fixed), b)]
 
     def __call__(self, rng: np.random.Generator, world: np.ndarray, rotations: np.ndarray | None = None,
                  perspective: np.ndarray | None = None) -> Batch:

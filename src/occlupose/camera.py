@@ -101,6 +101,13 @@ def sample_virtual_rotations(n: int, rng: np.random.Generator, cfg: VirtualViewC
     return rot_z(roll) @ rot_x(tilt) @ LEVEL_CAMERA @ rot_z(azimuth)
 
 
+def studio_rotations(azimuth: np.ndarray, tilt: float | np.ndarray = 0.0) -> np.ndarray:
+    """(..., 3, 3) world(Z-up)->camera rotations of fixed cameras around a subject: the level camera turned by
+    ``azimuth`` about the vertical, then looking down by ``tilt`` (radians; negative looks up)."""
+    azimuth = np.asarray(azimuth, dtype=np.float64)
+    return rot_x(np.broadcast_to(np.asarray(tilt, dtype=np.float64), azimuth.shape)) @ LEVEL_CAMERA @ rot_z(azimuth)
+
+
 def look_at_translation(distance: np.ndarray | float) -> np.ndarray:
     """(..., 3) translation that puts a root-centred subject ``distance`` metres in front of the camera."""
     d = np.asarray(distance, dtype=float)

@@ -110,7 +110,7 @@ def cmd_lift(args) -> int:
 
 
 def cmd_cylinder_demo(args) -> int:
-    from .camera import LEVEL_CAMERA, rot_x, rot_z
+    from .camera import studio_rotations
     from .data import load_mocap
     from .render import cylinder_views_png
 
@@ -127,8 +127,7 @@ def cmd_cylinder_demo(args) -> int:
     hips = pose[4] - pose[1]
     base = -np.arctan2(hips[1], hips[0])
     azimuths = [0, 45, 90, 180, 270]
-    rots = np.stack([rot_x(np.array(0.1 * np.pi)) @ LEVEL_CAMERA @ rot_z(np.array(base + np.radians(a)))
-                     for a in azimuths])
+    rots = studio_rotations(base + np.radians(azimuths), 0.1 * np.pi)
     titles = [f"azimuth {a} deg" for a in azimuths]
     vis = cylinder_views_png(pose, rots, str(out), titles)
     print(f"wrote {out}: {args.clip} frame {args.frame}, occluded joints per view {(~vis).sum(1).tolist()}")
