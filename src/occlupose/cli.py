@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -109,6 +110,70 @@ def cmd_lift(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .lifter import load_checkpoint
+    from .occlusion import OcclusionFilterConfig
+    from .outputs import OUTPUT_FILES, write_tracks
+    from .pipeline import STAGES, RunConfig, run_video
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not args.overwrite:
+        existing = [out / f for f in (*OUTPUT_FILES, "render.mp4") if (out / f).exists()]
+        existing += sorted(out.glob("track*.bvh"))
+        if existing:
+            raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the results in {out}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"{out}: the output folder is not writable")
+    cfg = RunConfig(detector=args.detector, backend=args.backend, detect_every=args.detect_every,
+                    max_people=args.max_people, start=args.start, end=args.end, device=args.device,
+                    threads=args.threads,
+                    occlusion=OcclusionFilterConfig(sigma=args.sigma, threshold=args.threshold))
+    if cfg.detect_every < 1:
+        raise ValueError("--detect-every must be >= 1")
+    if args.max_people < 0:
+        raise ValueError("--max-people must be >= 0")
+    if not (args.sigma > 0 and 0 <= args.threshold <= 1):
+        raise ValueError("need --sigma > 0 and 0 <= --threshold <= 1")
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    loaded = load_checkpoint(args.model, args.device)
+    result = run_video(args.video, loaded.model, cfg, progress=not args.quiet)
+    info = result.video
+    if not result.tracks:
+        print(f"occlupose: no person found in {args.video} (frames {result.frame_range[0]}-"
+              f"{result.frame_range[1] - 1}); nothing written", file=sys.stderr)
+        return 3
+    paths = write_tracks(out, result.tracks, info.fps, overwrite=args.overwrite)
+    if not args.no_render:
+        import time
+
+        from .render import render_run
+
+        t0 = time.perf_counter()
+        render_run(args.video, result, out / "render.mp4", progress=not args.quiet)
+        result.seconds["render"] = time.perf_counter() - t0
+        paths.append(out / "render.mp4")
+    fps = result.stage_fps()
+    front = sum(result.seconds[k] for k in STAGES if k != "decode")
+    print(f"{args.video}: {result.frames} frames ({info.width}x{info.height}, {info.fps:g} fps), "
+          f"{len(result.tracks)} people, model {loaded.name}")
+    for t in result.tracks:
+        missing = 100 * (1 - t.reliable.mean())
+        print(f"  person {t.track_id}: frames {int(t.frames[0])}-{int(t.frames[-1])}, {missing:.0f}% joints missing")
+    print("  frames/s: " + ", ".join(f"{k} {fps[k]:.1f}" for k in result.seconds)
+          + f"; detection+2D+flow+tracking+lifting {result.frames / max(front, 1e-9):.1f}")
+    print(f"wrote {len(paths)} files to {out}: " + ", ".join(p.name for p in paths))
+    return 0
+
+
 def cmd_cylinder_demo(args) -> int:
     from .camera import studio_rotations
     from .data import load_mocap
@@ -172,6 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--bvh", action="store_true", help="also write OUTPUT.bvh (Y-up, cm) for animation tools")
     li.add_argument("--device", default="cpu")
     li.set_defaults(func=cmd_lift)
+
+    r = sub.add_parser("run", help="video -> every person's 3D poses (npz, JSON, CSV, BVH) and render.mp4")
+    r.add_argument("video", help="a video file (mp4, avi, mov, mkv, webm ...)")
+    r.add_argument("-o", "--output", required=True, help="output folder")
+    r.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
+    r.add_argument("--no-render", action="store_true", help="do not draw render.mp4")
+    r.add_argument("--model", help="lifter checkpoint (default: the shipped model)")
+    r.add_argument("--backend", default="blazepose", choices=["blazepose"], help="2D keypoint backend")
+    r.add_argument("--detector", default="hog+blazepose", choices=["hog+blazepose", "hog", "blazepose"],
+                   help="person detector(s)")
+    r.add_argument("--detect-every", type=int, default=10,
+                   help="run the person detector every N frames; people are followed in between (10)")
+    r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
+    r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
+    r.add_argument("--end", type=float, help="last second of the video to process")
+    r.add_argument("--threshold", type=float, default=0.3, help="Eq. 2 confidence below which a joint is missing")
+    r.add_argument("--sigma", type=float, default=0.1, help="Eq. 2 sigma, in units of the person's box size")
+    r.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
+    r.add_argument("--threads", type=int, default=2, help="CPU threads per stage")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("cylinder-demo", help="draw a mocap pose's Cylinder Man from several virtual views")
     c.add_argument("-o", "--output", default="cylinder_demo.png")

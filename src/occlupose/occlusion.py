@@ -4,6 +4,7 @@ temporal networks see. Used alike by the video front end and by the synthetic tr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,9 @@ def normalize_2d(keypoints: np.ndarray, reliable: np.ndarray, min_joints: int = 
     rms = np.sqrt((d2 * rel).sum(-1) / np.maximum(n_rel, 1))
     good = n_rel >= min_joints
     good = np.where(good.any(-1, keepdims=True), good, n_rel > 0)
-    scale = np.nanmedian(np.where(good, rms, np.nan), axis=-1)
+    with warnings.catch_warnings():  # a sequence with no reliable joint at all gets scale 1 below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanmedian(np.where(good, rms, np.nan), axis=-1)
     scale = np.where(np.isfinite(scale) & (scale > 1e-9), scale, 1.0)
     out = (kp - centre[..., None, :]) / scale[..., None, None, None]
     return out, centre, scale
@@ -85,3 +88,29 @@ def network_input(keypoints_norm: np.ndarray, reliable: np.ndarray) -> np.ndarra
     (as the paper does) and a 0/1 flag that tells the network which zeros are real."""
     flag = np.asarray(reliable, dtype=keypoints_norm.dtype)[..., None]
     return np.concatenate([keypoints_norm * flag, flag], axis=-1)
+
+
+def track_confidence(conf: np.ndarray, keypoints: np.ndarray, seen: np.ndarray, flow: np.ndarray,
+                     flow_ok: np.ndarray, box_size: np.ndarray, sigma: float = 0.1) -> np.ndarray:
+    """Eq. 2 over one tracked person: conf (T, J), keypoints (T, J, 2) px, seen (T,) frames with a detection,
+    flow (T, J, 2) px from frame t to t+1 at the keypoints of frame t, flow_ok (T, J), box_size (T,) px.
+
+    The motion ``d`` of frame t is keypoint(t+1) - keypoint(t) where the person is seen in both; a frame with
+    no successor (the end of a run) uses the pair before it, as :func:`displacements` does. Where there is no
+    flow evidence the confidence is left as the backend gave it. Returns C* (T, J).
+    """
+    kp = np.asarray(keypoints, np.float64)
+    seen = np.asarray(seen, bool)
+    disp = np.zeros_like(kp)
+    disp[:-1] = kp[1:] - kp[:-1]
+    pair = np.zeros_like(seen)
+    pair[:-1] = seen[:-1] & seen[1:]
+    evidence = pair[:, None] & np.asarray(flow_ok, bool)
+    o, d = np.asarray(flow, np.float64).copy(), disp
+    # the end of a run (seen, no successor) borrows the pair before it
+    borrow = np.zeros_like(seen)
+    borrow[1:] = seen[1:] & ~pair[1:] & pair[:-1]
+    idx = np.flatnonzero(borrow)
+    o[idx], d[idx], evidence[idx] = o[idx - 1], d[idx - 1], evidence[idx - 1]
+    filtered = flow_consistency(conf, o, d, box_size, sigma)
+    return np.where(evidence, filtered, conf)

@@ -2,7 +2,9 @@
 
 Each frame's detections are matched to the live tracks with the Hungarian algorithm on
 ``similarity = w_box IoU + w_pose OKS``; a track unseen for up to ``max_gap`` frames can still be matched, so
-a short occlusion or a missed detection becomes missing frames of the same person, not a new person.
+a short occlusion or a missed detection becomes missing frames of the same person, not a new person. A
+track's box and keypoints are carried forward at its last velocity while it is unseen, so a person who walks
+on behind something is met where they come out.
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ class Track:
     @property
     def last(self) -> Detection:
         return self.detections[-1]
+
+    def velocity(self, max_span: int = 5) -> np.ndarray:
+        """(2,) pixels per frame of the box centre over the last two detections (0 for one detection or
+        detections more than ``max_span`` frames apart)."""
+        if len(self.frames) < 2 or self.frames[-1] - self.frames[-2] > max_span:
+            return np.zeros(2)
+        a, b = self.detections[-2].box, self.detections[-1].box
+        return ((b[:2] + b[2:]) - (a[:2] + a[2:])) / 2 / (self.frames[-1] - self.frames[-2])
+
+    def predicted(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Box (4,) and keypoints (17, 2) expected at ``frame``, at constant velocity from the last detection."""
+        shift = self.velocity() * (frame - self.frames[-1])
+        return self.last.box + np.tile(shift, 2), self.last.keypoints + shift
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Dense per-frame arrays from the first to the last frame seen: frames (T,), keypoints (T, 17, 2),
@@ -104,10 +119,11 @@ class Tracker:
         live = self._live(frame)
         ids = [-1] * len(detections)
         if live and detections:
-            boxes_t = np.array([t.last.box for t in live])
+            pred = [t.predicted(frame) for t in live]
+            boxes_t = np.array([p[0] for p in pred])
             boxes_d = np.array([d.box for d in detections])
             sim = self.cfg.box_weight * box_iou(boxes_t, boxes_d) + self.cfg.pose_weight * pose_similarity(
-                np.array([t.last.keypoints for t in live]), np.array([t.last.scores for t in live]),
+                np.array([p[1] for p in pred]), np.array([t.last.scores for t in live]),
                 np.array([d.keypoints for d in detections]), np.array([d.scores for d in detections]),
                 boxes_t, self.cfg.pose_kappa, self.cfg.min_score)
             rows, cols = linear_sum_assignment(-sim)

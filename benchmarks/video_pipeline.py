@@ -1,0 +1,69 @@
+"""Per-stage frames/s of `occlupose run` (decode, detection, 2D, flow, tracking, lifting, render).
+
+Two cases on the bundled clip: the clip as it is (768x576, every person), and the clip resized to 640x480 with
+one person followed (``--max-people 1``), the issue's target case (detection+2D+flow+lifting >= 25 frames/s).
+
+Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from occlupose.lifter import load_checkpoint
+from occlupose.pipeline import STAGES, RunConfig, run_video
+from occlupose.render import render_run
+from occlupose.video import VideoWriter, probe, read_frames
+
+FRONT = [s for s in STAGES if s != "decode"]
+
+
+def resized_copy(src: str, dst: Path, width: int, height: int) -> None:
+    import cv2
+
+    info = probe(src)
+    with VideoWriter(dst, info.fps, width, height, crf=18) as w:
+        for _, frame in read_frames(src):
+            w.write(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
+
+
+def measure(video: str | Path, model, cfg: RunConfig, label: str) -> None:
+    result = run_video(video, model, cfg, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        render_run(video, result, Path(tmp) / "render.mp4", progress=False)
+        result.seconds["render"] = time.perf_counter() - t0
+    fps = result.stage_fps()
+    front = sum(result.seconds[k] for k in FRONT)
+    info = result.video
+    print(f"\n{label}: {info.width}x{info.height}, {result.frames} frames, {len(result.tracks)} people "
+          f"(max_people={cfg.max_people or 'all'}, detect_every={cfg.detect_every})")
+    print("| stage | seconds | frames/s |\n|---|---|---|")
+    for k, v in result.seconds.items():
+        print(f"| {k} | {v:.2f} | {fps[k]:.1f} |")
+    print(f"| detection+2D+flow+tracking+lifting | {front:.2f} | **{result.frames / front:.1f}** |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", default=str(Path(__file__).parents[1] / "examples" / "street.mp4"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_checkpoint(None).model
+    cfg = RunConfig(threads=args.threads)
+    measure(args.video, model, cfg, "clip as shipped, every person")
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "640x480.mp4"
+        resized_copy(args.video, small, 640, 480)
+        measure(small, model, RunConfig(threads=args.threads, max_people=1), "640x480, one person")
+    print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}")
+
+
+if __name__ == "__main__":
+    main()

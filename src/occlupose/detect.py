@@ -1,0 +1,198 @@
+"""Person detection: every person in a frame as a box, the first step of the front end (paper Fig. 2).
+
+Two offline detectors, combined by default because their failures differ:
+
+* ``hog``: OpenCV's HOG + linear SVM pedestrian detector — whole bodies at any orientation, down to ~100 px
+  tall, but it needs legs and is slow (~100-150 ms per 640x480 frame here, so the pipeline runs it only
+  every few frames and follows people in between from their keypoints).
+* ``blazepose``: the BlazePose person detector that ships inside the ``mediapipe`` wheel, run with
+  ai-edge-litert (~17 ms). It finds people close to the camera, upper bodies included, from the face and
+  body alignment points, but misses small far-away people.
+
+A detector maps an RGB frame (H, W, 3) uint8 to ``boxes`` (N, 4) x0 y0 x1 y1 pixels and ``scores`` (N,).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class PersonDetector(Protocol):
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of the kept boxes, best first."""
+    from .tracking import box_iou
+
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    if len(order) == 0:
+        return np.zeros(0, int)
+    overlaps = box_iou(boxes, boxes)
+    suppressed = np.zeros(len(boxes), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        suppressed |= overlaps[i] > iou
+    return np.array(keep, int)
+
+
+def cv2_module():
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ValueError("the video front end needs OpenCV and MediaPipe: pip install 'occlupose[video]'") from exc
+    return cv2
+
+
+@dataclass(frozen=True)
+class HOGConfig:
+    #: image scale factor between pyramid levels of the sliding window
+    pyramid_scale: float = 1.05
+    win_stride: int = 8
+    #: SVM margin a window must reach
+    min_score: float = 0.3
+    #: the HOG window (64x128) has a margin around the person: box shrunk to this fraction of width, height
+    shrink: tuple[float, float] = (0.6, 0.85)
+    nms_iou: float = 0.4
+
+
+class HOGDetector:
+    def __init__(self, cfg: HOGConfig = HOGConfig()):
+        cv2 = cv2_module()
+        self.cfg = cfg
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = self.cfg.win_stride
+        rects, weights = self.hog.detectMultiScale(frame, winStride=(s, s), padding=(8, 8),
+                                                   scale=self.cfg.pyramid_scale)
+        if len(rects) == 0:
+            return np.zeros((0, 4)), np.zeros(0)
+        rects = np.asarray(rects, float).reshape(-1, 4)
+        scores = np.asarray(weights, float).ravel()
+        cx, cy = rects[:, 0] + rects[:, 2] / 2, rects[:, 1] + rects[:, 3] / 2
+        w, h = rects[:, 2] * self.cfg.shrink[0], rects[:, 3] * self.cfg.shrink[1]
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+        ok = scores >= self.cfg.min_score
+        boxes, scores = boxes[ok], scores[ok]
+        keep = nms(boxes, scores, self.cfg.nms_iou)
+        return boxes[keep], scores[keep]
+
+
+def mediapipe_model(relative: str) -> str:
+    """Path of a model file bundled in the installed mediapipe wheel (no download ever)."""
+    try:
+        import mediapipe
+    except ImportError as exc:
+        raise ValueError("the BlazePose models come inside the mediapipe wheel: pip install 'occlupose[video]'"
+                         ) from exc
+    from pathlib import Path
+
+    path = Path(mediapipe.__file__).parent / "modules" / relative
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: this mediapipe build does not carry the BlazePose models "
+                         f"(occlupose needs mediapipe==0.10.21)")
+    return str(path)
+
+
+def tflite_interpreter(model_path: str, threads: int):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ValueError("running the BlazePose models needs ai-edge-litert: pip install 'occlupose[video]'") from exc
+    interp = Interpreter(model_path=model_path, num_threads=threads)
+    interp.allocate_tensors()
+    return interp
+
+
+def ssd_anchors(input_size: int = 224, strides: tuple[int, ...] = (8, 16, 32, 32, 32), per_cell: int = 2
+                ) -> np.ndarray:
+    """(A, 2) anchor centres in [0, 1] of the BlazePose detector (fixed-size SSD anchors, 2 per cell; layers
+    with the same stride share one grid)."""
+    out = []
+    i = 0
+    while i < len(strides):
+        n_same = 1
+        while i + n_same < len(strides) and strides[i + n_same] == strides[i]:
+            n_same += 1
+        fm = int(np.ceil(input_size / strides[i]))
+        yy, xx = np.meshgrid((np.arange(fm) + 0.5) / fm, (np.arange(fm) + 0.5) / fm, indexing="ij")
+        centres = np.stack([xx.ravel(), yy.ravel()], 1)
+        out.append(np.repeat(centres, per_cell * n_same, axis=0))
+        i += n_same
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class BlazePoseDetectorConfig:
+    min_score: float = 0.5
+    nms_iou: float = 0.3
+    #: the person box is a square around the hips, 2 x hip-to-top distance times this margin (MediaPipe's 1.25)
+    margin: float = 1.25
+    threads: int = 2
+
+
+class BlazePoseDetector:
+    """Letterboxes the frame to 224x224, decodes the 2254 SSD anchors, and turns each person's alignment
+    points (hip centre, a point above the head) into a square body box."""
+
+    size = 224
+
+    def __init__(self, cfg: BlazePoseDetectorConfig = BlazePoseDetectorConfig()):
+        self.cfg = cfg
+        self.interp = tflite_interpreter(mediapipe_model("pose_detection/pose_detection.tflite"), cfg.threads)
+        self.input = self.interp.get_input_details()[0]["index"]
+        outs = sorted(self.interp.get_output_details(), key=lambda o: o["shape"][-1])
+        self.out_scores, self.out_boxes = outs[0]["index"], outs[1]["index"]
+        self.anchors = ssd_anchors(self.size)
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cv2 = cv2_module()
+        h, w = frame.shape[:2]
+        scale = self.size / max(h, w)
+        nw, nh = int(round(w * scale)), int(round(h * scale))
+        ox, oy = (self.size - nw) // 2, (self.size - nh) // 2
+        canvas = np.zeros((self.size, self.size, 3), np.float32)
+        canvas[oy:oy + nh, ox:ox + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+        self.interp.set_tensor(self.input, (canvas / 127.5 - 1.0)[None])
+        self.interp.invoke()
+        raw = self.interp.get_tensor(self.out_boxes)[0]
+        logits = np.clip(self.interp.get_tensor(self.out_scores)[0, :, 0].astype(np.float64), -100, 100)
+        scores = 1 / (1 + np.exp(-logits))
+        ok = scores >= self.cfg.min_score
+        if not ok.any():
+            return np.zeros((0, 4)), np.zeros(0)
+        raw, scores, anchors = raw[ok], scores[ok], self.anchors[ok]
+        # keypoint 0: hip centre, keypoint 1: a point that fixes the body's size and rotation
+        hip = raw[:, 4:6] / self.size + anchors
+        top = raw[:, 6:8] / self.size + anchors
+        hip = (hip * self.size - [ox, oy]) / scale
+        top = (top * self.size - [ox, oy]) / scale
+        half = np.linalg.norm(top - hip, axis=1) * self.cfg.margin
+        boxes = np.concatenate([hip - half[:, None], hip + half[:, None]], 1)
+        keep = nms(boxes, scores, self.cfg.nms_iou)
+        return boxes[keep], scores[keep]
+
+
+class CombinedDetector:
+    """Union of several detectors, duplicates removed by NMS (scores are compared within each detector only
+    through the order they are given: earlier detectors win ties)."""
+
+    def __init__(self, detectors: list[PersonDetector], nms_iou: float = 0.4):
+        self.detectors, self.nms_iou = detectors, nms_iou
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [d(frame) for d in self.detectors]
+        boxes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4))
+        # rank by detector order first, then score: each detector's scores live on their own scale
+        rank = np.concatenate([np.full(len(p[1]), len(parts) - i) + np.clip(p[1], 0, 0.99)
+                               for i, p in enumerate(parts)]) if parts else np.zeros(0)
+        keep = nms(boxes, rank, self.nms_iou)
+        return boxes[keep], rank[keep] % 1.0

@@ -1,0 +1,319 @@
+"""The video front end: video files, keypoint flow and Eq. 2 on real pixels, the pipeline with a scripted
+detector and 2D backend (exact identities and flags), and `occlupose run` on frames of the example clip."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+from occlupose.config import ModelConfig  # noqa: E402
+from occlupose.flow import keypoint_flow  # noqa: E402
+from occlupose.lifter import PoseLifter  # noqa: E402
+from occlupose.models import TCNConfig  # noqa: E402
+from occlupose.occlusion import track_confidence  # noqa: E402
+from occlupose.pose2d import Pose2D, boxes_from_rois, rois_from_boxes  # noqa: E402
+from occlupose.video import VideoWriter, probe, read_frames  # noqa: E402
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "street.mp4"
+
+
+def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth random texture (H, W) uint8: something for Lucas-Kanade to lock on to."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (h // 8 + 2, w // 8 + 2)).astype(np.uint8)
+    return cv2.resize(small, (w + 16, h + 16), interpolation=cv2.INTER_CUBIC)[8:8 + h, 8:8 + w]
+
+
+def test_video_round_trip(tmp_path):
+    frames = [np.full((48, 63, 3), 20 * i, np.uint8) for i in range(12)]  # odd width is padded
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, 25.0, 63, 48) as w:
+        for f in frames:
+            w.write(f)
+    info = probe(path)
+    assert (info.width, info.height, info.fps) == (64, 48, 25.0)
+    got = list(read_frames(path, 3, 9))
+    assert [i for i, _ in got] == list(range(3, 9))
+    assert got[0][1].shape == (48, 64, 3)
+    assert abs(float(got[2][1].mean()) - 100) < 6  # frame 5 was grey level 100
+
+
+def test_video_bad_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        probe(tmp_path / "missing.mp4")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    with pytest.raises(ValueError, match="not a readable video|no video stream"):
+        probe(text)
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError):
+        probe(empty)
+    with pytest.raises(ValueError, match="folder"):
+        probe(tmp_path)
+
+
+def test_keypoint_flow_measures_a_known_shift():
+    a = texture(120, 160)
+    shift = np.float32([[1, 0, 3], [0, 1, -2]])  # content moves 3 px right, 2 px up
+    b = cv2.warpAffine(a, shift, (160, 120), borderMode=cv2.BORDER_REFLECT)
+    pts = np.array([[40.0, 40.0], [80.0, 60.0], [120.0, 80.0], [500.0, 50.0]])
+    flow, ok = keypoint_flow(a, b, pts)
+    assert ok.tolist() == [True, True, True, False]  # the last point is outside the frame
+    np.testing.assert_allclose(flow[:3], [[3, -2]] * 3, atol=0.15)
+
+
+def test_eq2_on_pixels_where_flow_and_keypoint_disagree():
+    """Three keypoints on a textured patch moving 5 px right. Two move with it; one stays put (a detector
+    that kept guessing a hidden joint in place): |o - d| = 5 px on a 20 px box, so C* = C exp(-0.25^2/0.02)."""
+    a = texture(100, 100, seed=3)
+    b = cv2.warpAffine(a, np.float32([[1, 0, 5], [0, 1, 0]]), (100, 100), borderMode=cv2.BORDER_REFLECT)
+    kp0 = np.array([[30.0, 40.0], [50.0, 50.0], [60.0, 30.0]])
+    kp1 = kp0 + [[5, 0], [5, 0], [0, 0]]
+    flow, ok = keypoint_flow(a, b, kp0)
+    assert ok.all()
+    conf = np.full((2, 3), 0.9)
+    c_star = track_confidence(conf, np.stack([kp0, kp1]), np.array([True, True]), np.stack([flow, flow]),
+                              np.stack([ok, ok]), np.array([20.0, 20.0]), sigma=0.1)
+    expected = 0.9 * np.exp(-(0.25**2) / (2 * 0.1**2))
+    np.testing.assert_allclose(c_star[0], [0.9, 0.9, expected], atol=0.01)
+    np.testing.assert_allclose(c_star[1], c_star[0])  # the last frame borrows the pair before it
+    assert (c_star[0] >= 0.3).tolist() == [True, True, False]  # below b = 0.3: passed on as missing
+
+
+def test_track_confidence_without_evidence_keeps_the_backend_confidence():
+    conf = np.array([[0.8, 0.6], [0.7, 0.5], [0.4, 0.9]])
+    kp = np.zeros((3, 2, 2))
+    kp[1] += 50  # a huge jump, but frame 1 -> 2 has no successor detection and flow failed at frame 0
+    c = track_confidence(conf, kp, np.array([True, True, False]), np.full((3, 2, 2), 50.0),
+                         np.array([[False, False], [True, True], [True, True]]), np.full(3, 100.0))
+    np.testing.assert_allclose(c, conf)
+
+
+def test_rois_keep_aspect_ratio():
+    rois = rois_from_boxes(np.array([[10, 20, 30, 100]]), margin=1.25)
+    np.testing.assert_allclose(rois, [[20, 60, 100]])
+    np.testing.assert_allclose(boxes_from_rois(rois), [[-30, 10, 70, 110]])
+
+
+# --- the pipeline with a scripted detector and backend -----------------------------------------------------
+
+T = 40
+H, W = 240, 320
+
+
+def figure_positions() -> np.ndarray:
+    """(2, T, 2) hip positions of two people walking towards each other."""
+    t = np.arange(T)
+    a = np.stack([60 + 4 * t, np.full(T, 60.0)], 1)
+    b = np.stack([260 - 3 * t, np.full(T, 175.0)], 1)
+    return np.stack([a, b])
+
+
+OFFSETS = np.array([[0, 0], [-8, 0], [-8, 25], [-8, 50], [8, 0], [8, 25], [8, 50], [0, -15], [0, -30], [0, -36],
+                    [0, -45], [10, -30], [16, -15], [18, 0], [-10, -30], [-16, -15], [-18, 0]], float)
+
+
+class ScriptedDetector:
+    """Finds both people on every call, except person 1 during frames 15-22 (walking behind something)."""
+
+    def __init__(self):
+        self.frame = 0
+        self.calls = []
+
+    def __call__(self, frame):
+        self.calls.append(self.frame)
+        pos = figure_positions()[:, self.frame]
+        people = [0] if 15 <= self.frame < 23 else [0, 1]
+        boxes = np.array([[pos[p, 0] - 20, pos[p, 1] - 50, pos[p, 0] + 20, pos[p, 1] + 55] for p in people])
+        return boxes, np.ones(len(people))
+
+
+class ScriptedBackend:
+    """Gives the true keypoints (H36M layout) of whichever person a region is centred on; person 1 is absent
+    during frames 15-22 (presence 0), and its left wrist always has confidence 0.1."""
+
+    layout = "h36m"
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def estimate(self, frame, rois):
+        f = self.detector.frame
+        pos = figure_positions()[:, f]
+        kps, confs, pres, nxt = [], [], [], []
+        for roi in rois:
+            p = int(np.argmin(np.linalg.norm(pos - roi[:2], axis=1)))
+            kp = pos[p] + OFFSETS
+            conf = np.full(17, 0.9)
+            if p == 1:
+                conf[13] = 0.1
+            kps.append(kp)
+            confs.append(conf)
+            pres.append(0.0 if (p == 1 and 15 <= f < 23) else 1.0)
+            nxt.append([pos[p, 0], pos[p, 1], 120.0])
+        return Pose2D(np.array(kps), np.array(confs), np.array(pres), np.array(nxt))
+
+
+@pytest.fixture
+def scripted_video(tmp_path):
+    path = tmp_path / "two_people.mp4"
+    bg = np.repeat(texture(H, W, seed=5)[..., None], 3, axis=2)
+    with VideoWriter(path, 25.0, W, H) as w:
+        for _ in range(T):
+            w.write(bg)
+    return path
+
+
+def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video, monkeypatch):
+    import occlupose.pipeline as pipeline
+    from occlupose.pipeline import RunConfig, run_video
+
+    det = ScriptedDetector()
+    backend = ScriptedBackend(det)
+    real_read = pipeline.read_frames
+
+    def counting_read(path, start, end):
+        for idx, frame in real_read(path, start, end):
+            det.frame = idx
+            yield idx, frame
+
+    seen_by_lifter = []
+
+    def fake_lift(model, keypoints, reliable, fps=None, device="cpu"):
+        seen_by_lifter.append((keypoints.copy(), reliable.copy(), fps))
+        return np.zeros((len(keypoints), 17, 3), np.float32)
+
+    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    monkeypatch.setattr("occlupose.lifter.lift", fake_lift)
+    result = run_video(scripted_video, None, RunConfig(detect_every=5), detector=det, backend=backend,
+                       progress=False)
+    assert det.calls == list(range(0, T, 5))  # the detector only every 5th frame
+    assert len(result.tracks) == 2  # the hidden stretch did not split person 1 into two people
+    a, b = result.tracks
+    assert a.frames.tolist() == list(range(T))
+    assert b.frames.tolist() == list(range(T))
+    np.testing.assert_allclose(a.keypoints_2d, figure_positions()[0][:, None] + OFFSETS)
+    hidden = (b.frames >= 15) & (b.frames < 25)  # gone at 15, found again by the detector at frame 25
+    assert not b.reliable[hidden].any()  # missing frames are passed to the lifter as missing
+    assert b.reliable[~hidden][:, np.arange(17) != 13].all()
+    assert not b.reliable[:, 13].any()  # a low-confidence joint is never trusted
+    assert a.reliable.all()  # static background: flow 0 vs keypoints moving 4 px/frame on a 105 px box
+    kp_b, rel_b, fps = seen_by_lifter[1]
+    assert fps == 25.0 and np.array_equal(rel_b, b.reliable)
+    assert result.frame_range == (0, T)
+
+
+def test_pipeline_eq2_drops_keypoints_that_slide_over_a_moving_background(tmp_path, monkeypatch):
+    """The background (all the pixels there are) moves 20 px/frame while the scripted keypoints stand still:
+    on a 95 px box Eq. 2 gives C* = 0.9 exp(-(20/95)^2 / 0.02) = 0.098 < b = 0.3, so every joint is missing."""
+    import occlupose.pipeline as pipeline
+    from occlupose.pipeline import RunConfig, run_video
+
+    path = tmp_path / "pan.mp4"
+    big = np.repeat(texture(H, W + 20 * 12, seed=9)[..., None], 3, axis=2)
+    with VideoWriter(path, 25.0, W, H) as w:
+        for i in range(12):
+            w.write(np.ascontiguousarray(big[:, 20 * (12 - i):20 * (12 - i) + W]))
+    det = ScriptedDetector()
+    real_read = pipeline.read_frames
+
+    def read_fixed(path, start, end):
+        for idx, frame in real_read(path, start, end):
+            det.frame = 0  # people stand still in the image
+            yield idx, frame
+
+    monkeypatch.setattr(pipeline, "read_frames", read_fixed)
+    model = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8)))
+    result = run_video(path, model, RunConfig(), detector=det, backend=ScriptedBackend(det), progress=False)
+    a = result.tracks[0]
+    assert a.poses_3d.shape == (12, 17, 3) and np.isfinite(a.poses_3d).all()
+    np.testing.assert_allclose(np.median(a.confidence), 0.098, atol=0.03)
+    assert not a.reliable.any()
+
+
+# --- the command line on frames of the bundled example clip ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    from occlupose.cli import main
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    rc = main(["run", str(EXAMPLE), "-o", str(out), "--end", "2", "--quiet"])
+    return rc, out
+
+
+def test_run_writes_consistent_readable_outputs(example_run):
+    from occlupose.bvh import read_bvh
+
+    rc, out = example_run
+    assert rc == 0
+    npz = np.load(out / "poses3d.npz")
+    ids = npz["track_ids"].tolist()
+    assert len(ids) >= 2  # the clip's first 2 s show several walkers
+    doc = json.loads((out / "poses3d.json").read_text())
+    assert [t["id"] for t in doc["tracks"]] == ids and doc["fps"] == 10.0
+    csv_rows = (out / "poses3d.csv").read_text().strip().splitlines()
+    n_frames = 0
+    for k, tid in enumerate(ids):
+        frames = npz[f"track{tid}_frames"]
+        poses = npz[f"track{tid}_poses_3d"]
+        assert poses.shape == (len(frames), 17, 3) and np.isfinite(poses).all()
+        assert frames.min() >= 0 and frames.max() < 20
+        assert npz[f"track{tid}_reliable"].shape == (len(frames), 17)
+        assert len(doc["tracks"][k]["frames"]) == len(frames)
+        bvh, fps = read_bvh(out / f"track{tid}.bvh")
+        assert fps == 10.0 and bvh.shape == poses.shape
+        # the BVH's rotations reproduce the joint positions (root-relative)
+        err = np.linalg.norm((bvh - bvh[:, :1]) - (poses - poses[:, :1]), axis=-1).mean()
+        assert err < 0.03
+        n_frames += len(frames)
+    assert len(csv_rows) == 1 + 17 * n_frames
+    info = probe(out / "render.mp4")
+    assert sum(1 for _ in read_frames(out / "render.mp4")) == 20
+    assert info.width > info.height  # video plus a 3D panel beside it
+
+
+def test_run_refuses_to_overwrite(example_run, capsys):
+    from occlupose.cli import main
+
+    _, out = example_run
+    before = (out / "poses3d.npz").stat().st_mtime_ns
+    rc = main(["run", str(EXAMPLE), "-o", str(out), "--end", "0.5", "--quiet"])
+    assert rc == 2 and "--overwrite" in capsys.readouterr().err
+    assert (out / "poses3d.npz").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("case", ["missing", "not_video", "zero_frames", "no_person", "unwritable", "bad_start"])
+def test_run_bad_input_is_one_clear_line(case, tmp_path, capsys):
+    from occlupose.cli import main
+
+    out = tmp_path / "out"
+    video = tmp_path / "v.mp4"
+    args = []
+    if case == "not_video":
+        video.write_text("hello\n" * 100)
+    elif case == "zero_frames":
+        video.write_bytes(b"")
+    elif case in ("no_person", "bad_start"):
+        with VideoWriter(video, 10.0, 160, 120) as w:
+            for _ in range(6):
+                w.write(np.full((120, 160, 3), 90, np.uint8))
+        if case == "bad_start":
+            args = ["--start", "5"]
+    elif case == "unwritable":
+        video = EXAMPLE
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        out = blocker / "out"
+    rc = main(["run", str(video), "-o", str(out), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert rc == (3 if case == "no_person" else 2)
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    if case == "no_person":
+        assert "no person found" in err and not any(out.iterdir())
