@@ -19,9 +19,9 @@ from .detect import BlazePoseDetector, CombinedDetector, HOGDetector, PersonDete
 from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
 from .outputs import PersonTrack
-from .pose2d import BlazePoseBackend, PoseBackend, boxes_from_rois, rois_from_boxes
+from .pose2d import BlazePoseBackend, PoseBackend, rois_from_boxes
 from .skeleton import to_h36m
-from .tracking import Detection, Tracker, TrackerConfig, pose_similarity
+from .tracking import Detection, Tracker, TrackerConfig, box_iou, pose_similarity
 from .video import VideoInfo, probe, read_frames
 
 DETECTORS = ("hog+blazepose", "hog", "blazepose")
@@ -45,8 +45,8 @@ class RunConfig:
     min_track_frames: int = 5
     #: two crops whose keypoints are this similar (OKS) hold the same person
     duplicate_oks: float = 0.5
-    #: a detection lying this much (fraction of its area) inside a followed person's region is that person
-    covered: float = 0.6
+    #: a detection overlapping a followed person's last keypoint box by this IoU is that person (not re-cropped)
+    covered_iou: float = 0.4
     #: seconds of the video to process
     start: float = 0.0
     end: float | None = None
@@ -100,14 +100,6 @@ def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
     return np.concatenate([keypoints.min(1), keypoints.max(1)], 1)
 
 
-def coverage(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) -> (N, M): the fraction of each box of ``a`` that lies inside each box of ``b``."""
-    inter = (np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-             * np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None))
-    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)
-    return inter / area[:, None]
-
-
 def _frame_range(info: VideoInfo, cfg: RunConfig) -> tuple[int, int | None]:
     if cfg.start < 0 or (cfg.end is not None and cfg.end <= cfg.start):
         raise ValueError(f"--start {cfg.start} / --end {cfg.end}: need 0 <= start < end")
@@ -132,6 +124,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     follow: dict[int, np.ndarray] = {}  # track id -> region (3,) to crop in the next frame
     prev_gray: np.ndarray | None = None
     prev_points: dict[int, np.ndarray] = {}
+    prev_boxes: dict[int, np.ndarray] = {}
     total = (last if last is not None else info.frame_count) - first
     bar = None
     if progress:
@@ -161,9 +154,9 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         rois = [follow[tid] for tid in follow]
         if (idx - first) % max(cfg.detect_every, 1) == 0:
             boxes, _ = detector(frame)
-            if len(boxes) and rois:
-                covered = (coverage(boxes, boxes_from_rois(np.array(rois))) > cfg.covered).any(1)
-                boxes = boxes[~covered]
+            if len(boxes) and follow:
+                followed = np.array([prev_boxes[tid] for tid in follow])
+                boxes = boxes[~(box_iou(boxes, followed) > cfg.covered_iou).any(1)]
             rois += list(rois_from_boxes(boxes))
         t3 = time.perf_counter()
         seconds["detect"] += t3 - t2
@@ -191,6 +184,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         ids = tracker.update(idx, detections)
         follow = dict(zip(ids, next_rois))
         prev_points = {tid: d.keypoints for tid, d in zip(ids, detections)}
+        prev_boxes = {tid: d.box for tid, d in zip(ids, detections)}
         prev_gray = gray
         seconds["track"] += time.perf_counter() - t4
         if bar is not None:

@@ -48,13 +48,17 @@ class Track:
     def last(self) -> Detection:
         return self.detections[-1]
 
-    def velocity(self, max_span: int = 5) -> np.ndarray:
-        """(2,) pixels per frame of the box centre over the last two detections (0 for one detection or
-        detections more than ``max_span`` frames apart)."""
-        if len(self.frames) < 2 or self.frames[-1] - self.frames[-2] > max_span:
+    def velocity(self, window: int = 5) -> np.ndarray:
+        """(2,) pixels per frame of the pelvis keypoint over the last ``window`` frames the person was seen
+        (a keypoint box jitters with every arm swing; the pelvis does not). 0 with a single detection."""
+        frames = np.asarray(self.frames[-window:])
+        if len(frames) < 2:
             return np.zeros(2)
-        a, b = self.detections[-2].box, self.detections[-1].box
-        return ((b[:2] + b[2:]) - (a[:2] + a[2:])) / 2 / (self.frames[-1] - self.frames[-2])
+        first = int(np.searchsorted(frames, frames[-1] - window))
+        if frames[-1] == frames[first]:
+            return np.zeros(2)
+        a, b = self.detections[len(self.frames) - len(frames) + first], self.detections[-1]
+        return (b.keypoints[0] - a.keypoints[0]) / (frames[-1] - frames[first])
 
     def predicted(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Box (4,) and keypoints (17, 2) expected at ``frame``, at constant velocity from the last detection."""
