@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .deps import require
+
 
 class PersonDetector(Protocol):
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
@@ -43,11 +45,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 
 def cv2_module():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ValueError("the video front end needs OpenCV and MediaPipe: pip install 'occlupose[video]'") from exc
-    return cv2
+    return require("cv2", "the video front end")
 
 
 @dataclass(frozen=True)
@@ -88,13 +86,9 @@ class HOGDetector:
 
 def mediapipe_model(relative: str) -> str:
     """Path of a model file bundled in the installed mediapipe wheel (no download ever)."""
-    try:
-        import mediapipe
-    except ImportError as exc:
-        raise ValueError("the BlazePose models come inside the mediapipe wheel: pip install 'occlupose[video]'"
-                         ) from exc
     from pathlib import Path
 
+    mediapipe = require("mediapipe", "the BlazePose models (inside its wheel)")
     path = Path(mediapipe.__file__).parent / "modules" / relative
     if not path.is_file():
         raise ValueError(f"{path} is missing: this mediapipe build does not carry the BlazePose models "
@@ -103,11 +97,8 @@ def mediapipe_model(relative: str) -> str:
 
 
 def tflite_interpreter(model_path: str, threads: int):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as exc:
-        raise ValueError("running the BlazePose models needs ai-edge-litert: pip install 'occlupose[video]'") from exc
-    interp = Interpreter(model_path=model_path, num_threads=threads)
+    litert = require("ai_edge_litert.interpreter", "running the BlazePose models")
+    interp = litert.Interpreter(model_path=model_path, num_threads=threads)
     interp.allocate_tensors()
     return interp
 

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .deps import require
+
 
 def _av():
-    try:
-        import av
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ValueError("video input needs PyAV: pip install 'occlupose[video]'") from exc
-    return av
+    return require("av", "video input and output")
 
 
 @dataclass(frozen=True)
