@@ -9,7 +9,6 @@ gaps bridged as missing frames) -> optical flow at the keypoints -> Eq. 2 confid
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,10 +215,9 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
         seen[np.asarray(track.frames) - frames[0]] = True
         flow = np.zeros((t, 17, 2))
         flow_ok = np.zeros((t, 17), bool)
-        per_frame = defaultdict(lambda: None, {f - frames[0]: flows.get((track.track_id, f)) for f in track.frames})
-        for i, item in per_frame.items():  # one entry per frame, not per joint
-            if item is not None:
-                flow[i], flow_ok[i] = item
+        for f in track.frames:  # one entry per frame, not per joint
+            if (track.track_id, f) in flows:
+                flow[f - frames[0]], flow_ok[f - frames[0]] = flows[(track.track_id, f)]
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         conf_star = track_confidence(conf, kp, seen, flow, flow_ok, box_size, cfg.occlusion.sigma)
         reliable = conf_star >= cfg.occlusion.threshold

@@ -102,7 +102,7 @@ class BlazePoseBackend:
         scale = rois[:, 2:3, None] / self.size
         pts = rois[:, None, :2] + (raw[:, :, :2] - self.size / 2) * scale
         conf = _sigmoid(raw[:, :33, 3])
-        presence = flag if np.all((flag >= 0) & (flag <= 1)) else _sigmoid(flag)
+        presence = np.clip(flag, 0.0, 1.0)  # the model's pose flag is already a probability
         hip, top = pts[:, 33], pts[:, 34]
         side = 2 * np.linalg.norm(top - hip, axis=1) * self.cfg.margin
         next_rois = np.concatenate([hip, side[:, None]], 1)
