@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 
 from occlupose.lifter import load_checkpoint
-from occlupose.pipeline import STAGES, RunConfig, run_video
+from occlupose.pipeline import RunConfig, run_video
 from occlupose.render import render_run
 from occlupose.video import VideoWriter, probe, read_frames
-
-FRONT = [s for s in STAGES if s != "decode"]
 
 
 def resized_copy(src: str, dst: Path, width: int, height: int) -> None:
@@ -39,7 +37,7 @@ def measure(video: str | Path, model, cfg: RunConfig, label: str) -> None:
         render_run(video, result, Path(tmp) / "render.mp4", progress=False)
         result.seconds["render"] = time.perf_counter() - t0
     fps = result.stage_fps()
-    front = sum(result.seconds[k] for k in FRONT)
+    front = result.front_end_seconds()
     info = result.video
     print(f"\n{label}: {info.width}x{info.height}, {result.frames} frames, {len(result.tracks)} people "
           f"(max_people={cfg.max_people or 'all'}, detect_every={cfg.detect_every})")

@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
     from .lifter import load_checkpoint
     from .occlusion import OcclusionFilterConfig
     from .outputs import OUTPUT_FILES, write_tracks
-    from .pipeline import STAGES, RunConfig, run_video
+    from .pipeline import RunConfig, run_video
 
     out = Path(args.output)
     if out.exists() and not out.is_dir():
@@ -162,7 +162,7 @@ def cmd_run(args) -> int:
         result.seconds["render"] = time.perf_counter() - t0
         paths.append(out / "render.mp4")
     fps = result.stage_fps()
-    front = sum(result.seconds[k] for k in STAGES if k != "decode")
+    front = result.front_end_seconds()
     print(f"{args.video}: {result.frames} frames ({info.width}x{info.height}, {info.fps:g} fps), "
           f"{len(result.tracks)} people, model {loaded.name}")
     for t in result.tracks:

@@ -26,6 +26,8 @@ from .video import VideoInfo, probe, read_frames
 DETECTORS = ("hog+blazepose", "hog", "blazepose")
 BACKENDS = ("blazepose",)
 STAGES = ("decode", "detect", "pose2d", "flow", "track", "lift")
+#: the stages the speed target counts: everything after decoding, before rendering
+FRONT_END = ("detect", "pose2d", "flow", "track", "lift")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ class RunResult:
 
     def stage_fps(self) -> dict[str, float]:
         return {k: self.frames / v if v > 0 else float("inf") for k, v in self.seconds.items()}
+
+    def front_end_seconds(self) -> float:
+        """Detection + 2D + flow + tracking + lifting."""
+        return sum(self.seconds[k] for k in FRONT_END)
 
 
 def make_detector(name: str, threads: int = 2) -> PersonDetector:
@@ -122,8 +128,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     follow: dict[int, np.ndarray] = {}  # track id -> region (3,) to crop in the next frame
     prev_gray: np.ndarray | None = None
-    prev_points: dict[int, np.ndarray] = {}
-    prev_boxes: dict[int, np.ndarray] = {}
+    previous: dict[int, Detection] = {}  # track id -> its detection in the previous frame
     total = (last if last is not None else info.frame_count) - first
     bar = None
     if progress:
@@ -143,9 +148,9 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         n_read += 1
         end_index = idx + 1
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if prev_gray is not None and prev_points:
-            ids = list(prev_points)
-            f, ok = keypoint_flow(prev_gray, gray, np.concatenate([prev_points[i] for i in ids]), cfg.flow)
+        if prev_gray is not None and previous:
+            ids = list(previous)
+            f, ok = keypoint_flow(prev_gray, gray, np.concatenate([previous[i].keypoints for i in ids]), cfg.flow)
             for k, tid in enumerate(ids):
                 flows[(tid, idx - 1)] = (f[17 * k:17 * (k + 1)], ok[17 * k:17 * (k + 1)])
         t2 = time.perf_counter()
@@ -154,7 +159,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         if (idx - first) % max(cfg.detect_every, 1) == 0:
             boxes, _ = detector(frame)
             if len(boxes) and follow:
-                followed = np.array([prev_boxes[tid] for tid in follow])
+                followed = np.array([previous[tid].box for tid in follow])
                 boxes = boxes[~(box_iou(boxes, followed) > cfg.covered_iou).any(1)]
             rois += list(rois_from_boxes(boxes))
         t3 = time.perf_counter()
@@ -182,8 +187,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         seconds["pose2d"] += t4 - t3
         ids = tracker.update(idx, detections)
         follow = dict(zip(ids, next_rois))
-        prev_points = {tid: d.keypoints for tid, d in zip(ids, detections)}
-        prev_boxes = {tid: d.box for tid, d in zip(ids, detections)}
+        previous = dict(zip(ids, detections))
         prev_gray = gray
         seconds["track"] += time.perf_counter() - t4
         if bar is not None:
