@@ -1,63 +1,154 @@
-"""Train and evaluate rows of the ablation (paper Table 2): configs/ablation/<row>.yaml.
+"""Train and evaluate rows of the ablation (paper Table 2), the semi-supervised runs and the sensitivity grid.
 
-Each row is trained with its config (optionally fewer steps, other seeds) and evaluated on the test subjects
-with the fixed-seed detector-like inputs, overall and on occluded joints. Prints one markdown row per run and
-writes runs/ablation/<row>-s<seed>/eval.json.
+A row is a config: a file stem in configs/ablation (``1_baseline`` ... ``7_full``), or any YAML path
+(``configs/semi/semi_reg.yaml``). Each run is trained with its config, optionally with a budget shrunk alike
+for every row (``--steps``, ``--batch-size``, ``--channels``) and one swept setting (``--window``,
+``--threshold``: the Eq. 2 threshold b, in training and at test time), then scored on the test subjects with
+the fixed-seed detector-like inputs, overall and on the occluded joints. It prints one markdown row per run
+and writes ``<out>/<row>[-w<window>][-b<threshold>]-s<seed>/eval.json``; ``--report`` only gathers those
+files into a table with mean ± half-range over seeds.
 
-Rerun one row:   python benchmarks/ablation.py 1_baseline
-All rows, 2 seeds, a shorter shared budget:   python benchmarks/ablation.py all --seeds 0 1 --steps 1000
+Rerun one row:     python benchmarks/ablation.py 1_baseline
+All rows, 2 seeds, the budget of docs/results.md:
+    python benchmarks/ablation.py all --seeds 0 1 --steps 600 --batch-size 32 --channels 64 --out runs/abl
+Table of what ran: python benchmarks/ablation.py all --seeds 0 1 --out runs/abl --report
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from occlupose.config import load_config
+from occlupose.config import TrainConfig, load_config
 from occlupose.data import load_mocap
-from occlupose.evaluate import evaluate_model
+from occlupose.evaluate import EVAL_AUGMENT, evaluate_model
 from occlupose.lifter import load_checkpoint
 from occlupose.train import train
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "ablation"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs" / "ablation"
+METRICS = ("mpjpe", "p_mpjpe", "mpjpe_masked", "p_mpjpe_masked")
+
+
+def resolve(row: str) -> Path:
+    path = Path(row)
+    if path.suffix in (".yaml", ".yml"):
+        return path if path.is_absolute() or path.is_file() else ROOT / path
+    return CONFIGS / f"{row}.yaml"
+
+
+def row_names(rows: list[str]) -> list[str]:
+    out = []
+    for r in rows:
+        out += sorted(p.stem for p in CONFIGS.glob("*.yaml")) if r == "all" else [r]
+    return out
+
+
+def shrink(cfg: TrainConfig, steps: int | None = None, batch_size: int | None = None,
+           channels: int | None = None, window: int | None = None, threshold: float | None = None,
+           threads: int | None = None) -> TrainConfig:
+    """The row's config with the shared budget and swept settings applied."""
+    if steps:
+        cfg = replace(cfg, steps=steps, checkpoint_every=min(cfg.checkpoint_every, steps))
+    if batch_size:
+        cfg = replace(cfg, batch_size=batch_size)
+    if channels:
+        cfg = replace(cfg, model=replace(cfg.model, tcn=replace(cfg.model.tcn, channels=channels)))
+    if window:
+        cfg = replace(cfg, window=window)
+    if threshold is not None:
+        aug = cfg.augment
+        cfg = replace(cfg, augment=replace(aug, filter=replace(aug.filter, threshold=threshold)))
+    if threads is not None:
+        cfg = replace(cfg, threads=threads)
+    return cfg
+
+
+def run_name(row: str, seed: int, window: int | None = None, threshold: float | None = None) -> str:
+    return (Path(row).stem + (f"-w{window}" if window else "") + (f"-b{threshold:g}" if threshold is not None else "")
+            + f"-s{seed}")
+
+
+def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, resume: bool = False,
+            progress: bool = True) -> dict:
+    """Train (or reuse a finished run with ``resume``) and evaluate; return what eval.json holds."""
+    out = run / "eval.json"
+    if resume and out.is_file():
+        return json.loads(out.read_text())
+    t0 = time.time()
+    final = run / "final.pt"
+    if not (resume and final.is_file()):
+        final = train(cfg, run, resume=resume, device=device, progress=progress)
+    seconds = time.time() - t0
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loaded = load_checkpoint(final, device)
+    eval_aug = replace(EVAL_AUGMENT, filter=replace(EVAL_AUGMENT.filter, threshold=cfg.augment.filter.threshold))
+    rows = evaluate_model(loaded.model, load_mocap(cfg.data), aug_cfg=eval_aug, views=views, device=device)
+    result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
+              "channels": cfg.model.tcn.channels, "window": cfg.window,
+              "threshold": cfg.augment.filter.threshold, "views": views, "train_seconds": round(seconds, 1),
+              "rows": rows}
+    out.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def summarise(results: list[dict]) -> dict[str, str]:
+    """Mean ± half-range over seeds of each metric, as text."""
+    out = {}
+    for m in METRICS:
+        v = np.array([r["rows"]["ALL"][m] for r in results])
+        out[m] = f"{v.mean():.1f}" + (f" ± {(v.max() - v.min()) / 2:.1f}" if len(v) > 1 else "")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("rows", nargs="+", help="row names (file stems in configs/ablation) or 'all'")
+    ap.add_argument("rows", nargs="+", help="row names (file stems in configs/ablation), YAML paths, or 'all'")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--steps", type=int, help="shared budget override (applied to every row alike)")
-    ap.add_argument("--views", type=int, default=4)
+    ap.add_argument("--steps", type=int, help="shared budget: training steps for every row alike")
+    ap.add_argument("--batch-size", type=int, help="shared budget: windows per step")
+    ap.add_argument("--channels", type=int, help="shared budget: TCN width")
+    ap.add_argument("--window", type=int, help="sequence length (sensitivity grid)")
+    ap.add_argument("--threshold", type=float, help="Eq. 2 threshold b in training and test (sensitivity grid)")
+    ap.add_argument("--threads", type=int, help="CPU threads per run")
+    ap.add_argument("--views", type=int, default=4, help="virtual test cameras per test clip")
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--device")
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
+    ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
     args = ap.parse_args()
-    names = sorted(p.stem for p in CONFIGS.glob("*.yaml")) if args.rows == ["all"] else args.rows
+    names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
-          + (f" --steps {args.steps}" if args.steps else ""))
-    print("| row | seed | steps | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded |")
+          + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                    if k in ("steps", "batch_size", "channels", "window", "threshold") and v is not None)
+          + f" --out {args.out}" + (" --report" if args.report else ""))
+    print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded |")
     print("|---|---|---|---|---|---|---|")
     for name in names:
-        path = CONFIGS / f"{name}.yaml"
-        cfg = load_config(path)
+        path = resolve(name)
+        cfg = shrink(load_config(path), args.steps, args.batch_size, args.channels, args.window, args.threshold,
+                     args.threads)
+        results = []
         for seed in args.seeds:
-            run_cfg = replace(cfg, seed=seed, **({"steps": args.steps} if args.steps else {}))
-            run = Path(args.out) / f"{name}-s{seed}"
-            final = run / "final.pt"
-            if not (args.resume and final.is_file()):
-                final = train(run_cfg, run, resume=args.resume, device=args.device, progress=True)
-            device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            loaded = load_checkpoint(final, device)
-            rows = evaluate_model(loaded.model, load_mocap(run_cfg.data), views=args.views,
-                                  device=device)
-            (run / "eval.json").write_text(json.dumps(rows, indent=1))
-            a = rows["ALL"]
-            print(f"| {name} | {seed} | {run_cfg.steps} | {a['mpjpe']:.1f} | {a['p_mpjpe']:.1f} | "
-                  f"{a['mpjpe_masked']:.1f} | {a['p_mpjpe_masked']:.1f} |", flush=True)
+            run = Path(args.out) / run_name(name, seed, args.window, args.threshold)
+            if args.report:
+                if (run / "eval.json").is_file():
+                    results.append(json.loads((run / "eval.json").read_text()))
+                continue
+            results.append(run_row(replace(cfg, seed=seed), run, args.views, args.device, args.resume))
+        if not results:
+            print(f"| {Path(name).stem} | (not run) | | | | | |")
+            continue
+        s = summarise(results)
+        seeds = ",".join(str(r["seed"]) for r in results)
+        print(f"| {Path(name).stem} | {seeds} | {results[0]['steps']} × {results[0]['batch_size']} | {s['mpjpe']} | "
+              f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -109,3 +109,35 @@ def test_regularizer_on_supervised_windows_when_asked(tmp_path, mocap):
     assert all(float(r["reg"]) > 0 for r in read_log(tmp_path / "reg" / "log.csv"))
     train(replace(cfg, regularize_supervised=False), tmp_path / "noreg", progress=False)
     assert all(float(r["reg"]) == 0 for r in read_log(tmp_path / "noreg" / "log.csv"))
+
+
+def test_subjects_restrict_the_training_data(mocap):
+    from occlupose.train import build_data
+
+    full = build_data(tiny(data=mocap.path))
+    only = build_data(tiny(data=mocap.path, subjects=("S02",)))
+    s02 = [k for k in mocap.keys("train") if k.startswith("S02/")]
+    assert len(only.lengths) == len(s02) and only.poses.shape[0] == sum(len(mocap.clips[k]) for k in s02)
+    assert only.poses.shape[0] < full.poses.shape[0] and only.supervised.all()
+    with pytest.raises(ValueError, match="not training subjects"):
+        build_data(tiny(data=mocap.path, subjects=("S06",)))
+
+
+def test_ablation_budget_and_sweeps_apply_to_any_row():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from ablation import resolve, row_names, run_name, shrink
+
+    cfg = load_config(resolve("7_full"))
+    small = shrink(cfg, steps=600, batch_size=32, channels=64, window=16, threshold=0.2, threads=1)
+    assert (small.steps, small.batch_size, small.model.tcn.channels, small.window) == (600, 32, 64, 16)
+    assert small.augment.filter.threshold == 0.2 and small.checkpoint_every <= 600 and small.threads == 1
+    assert small.use_pose_regularizer == cfg.use_pose_regularizer  # nothing else changes
+    assert row_names(["all", "configs/semi/semi_reg.yaml"])[:2] == ["1_baseline", "2_tcn2d"]
+    assert len(row_names(["all"])) == 7
+    assert run_name("configs/semi/semi_reg.yaml", 1, window=64, threshold=0.25) == "semi_reg-w64-b0.25-s1"
+    semi = load_config(resolve("configs/semi/semi_reg.yaml"))
+    assert semi.supervised_subjects == ("S01", "S07") and semi.subjects is None
+    assert load_config(resolve("configs/semi/3d_few.yaml")).subjects == ("S01", "S07")

@@ -317,3 +317,52 @@ def test_run_bad_input_is_one_clear_line(case, tmp_path, capsys):
     assert "Traceback" not in err and err.count("\n") == 1, err
     if case == "no_person":
         assert "no person found" in err and not any(out.iterdir())
+
+
+def test_hourglass_backend_maps_crop_peaks_back_to_the_image(tmp_path):
+    import torch
+
+    from occlupose.hourglass import HourglassConfig, StackedHourglass, heatmap_targets, save_hourglass
+    from occlupose.pipeline import make_backend
+
+    cfg = HourglassConfig(stacks=1, features=16, depth=2, input_size=32)
+    save_hourglass(tmp_path / "hg.pt", StackedHourglass(cfg))
+    backend = make_backend("hourglass", threads=1, weights=str(tmp_path / "hg.pt"))
+    assert backend.layout == "h36m" and backend.size == 32
+    # every crop's maps peak at heatmap pixel (4, 4) -> input pixel 17.5, with confidence 1 for 10 joints
+    peaks = torch.full((2, 17, 2), 4.0)
+    seen = torch.arange(17) < 10
+
+    def fake(x):
+        return heatmap_targets(peaks[: len(x)], seen.expand(len(x), 17), 8, 1.0)
+
+    backend.model.heatmaps = fake
+    rois = np.array([[100.0, 80.0, 64.0], [40.0, 30.0, 16.0]])
+    res = backend.estimate(np.zeros((120, 160, 3), np.uint8), rois)
+    np.testing.assert_allclose(res.keypoints[0, 0], [100 + (17.5 - 16) * 2, 80 + (17.5 - 16) * 2])
+    np.testing.assert_allclose(res.keypoints[1, 0], [40 + 1.5 * 0.5, 30 + 1.5 * 0.5])
+    np.testing.assert_allclose(res.confidence[:, :10], 1.0)
+    assert (res.confidence[:, 10:] == 0).all()
+    assert res.presence.shape == (2,) and (res.presence > 0.9).all()
+    # all confident joints at one point: the next region is centred there
+    np.testing.assert_allclose(res.next_rois[:, :2], res.keypoints[:, 0])
+    with pytest.raises(ValueError, match="--weights"):
+        make_backend("hourglass")
+
+
+def test_run_with_the_hourglass_backend(tmp_path, capsys):
+    from occlupose.cli import main
+    from occlupose.hourglass import HourglassConfig, StackedHourglass, save_hourglass
+
+    rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "a"), "--backend", "hourglass", "--quiet"])
+    assert rc == 2 and "--weights" in capsys.readouterr().err
+    save_hourglass(tmp_path / "hg.pt", StackedHourglass(HourglassConfig(stacks=1, features=16, depth=2,
+                                                                        input_size=32)))
+    # an untrained network sees nobody (every confidence ~ sigmoid(-4)): a clear "no person", nothing written
+    rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "b"), "--backend", "hourglass", "--weights",
+               str(tmp_path / "hg.pt"), "--end", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 3 and "no person found" in err
+    rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "c"), "--backend", "hourglass", "--weights",
+               str(EXAMPLE), "--quiet"])
+    assert rc == 2 and "hourglass" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cli_hourglass import add_parser as add_hourglass_parser
 
 
 def _check_output(path: Path, overwrite: bool) -> None:
@@ -130,7 +131,7 @@ def cmd_run(args) -> int:
         raise PermissionError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
     if not os.access(out, os.W_OK):
         raise PermissionError(f"{out}: the output folder is not writable")
-    cfg = RunConfig(detector=args.detector, backend=args.backend, detect_every=args.detect_every,
+    cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
                     threads=args.threads,
                     occlusion=OcclusionFilterConfig(sigma=args.sigma, threshold=args.threshold))
@@ -244,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
     r.add_argument("--no-render", action="store_true", help="do not draw render.mp4")
     r.add_argument("--model", help="lifter checkpoint (default: the shipped model)")
-    r.add_argument("--backend", default="blazepose", choices=["blazepose"], help="2D keypoint backend")
+    r.add_argument("--backend", default="blazepose", choices=["blazepose", "hourglass"],
+                   help="2D keypoint backend (hourglass: the paper's network, needs --weights)")
+    r.add_argument("--weights", help="hourglass checkpoint (occlupose hourglass train)")
     r.add_argument("--detector", default="hog+blazepose", choices=["hog+blazepose", "hog", "blazepose"],
                    help="person detector(s)")
     r.add_argument("--detect-every", type=int, default=10,
@@ -258,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=2, help="CPU threads per stage")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    add_hourglass_parser(sub)
 
     c = sub.add_parser("cylinder-demo", help="draw a mocap pose's Cylinder Man from several virtual views")
     c.add_argument("-o", "--output", default="cylinder_demo.png")

@@ -53,6 +53,8 @@ class TrainConfig:
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
     supervised_subjects: tuple[str, ...] | None = None
+    #: training subjects to use at all; None = every training subject of the file
+    subjects: tuple[str, ...] | None = None
     log_every: int = 50
     checkpoint_every: int = 1000
     eval_views: int = 2

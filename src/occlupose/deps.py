@@ -1,5 +1,6 @@
-"""The video front end's optional dependencies (``pip install 'occlupose[video]'``), imported on first use so
-that training and lifting work without them, and a missing one is one clear line, not a traceback."""
+"""Optional dependencies (the video front end's ``occlupose[video]``, ONNX export's ``occlupose[onnx]``),
+imported on first use so that training and lifting work without them, and a missing one is one clear line,
+not a traceback."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import importlib
 from types import ModuleType
 
 
-def require(module: str, purpose: str) -> ModuleType:
+def require(module: str, purpose: str, extra: str = "video") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ValueError(f"{purpose} needs {module.split('.')[0]}: pip install 'occlupose[video]'") from exc
+        raise ValueError(f"{purpose} needs {module.split('.')[0]}: pip install 'occlupose[{extra}]'") from exc

@@ -24,7 +24,7 @@ from .tracking import Detection, Tracker, TrackerConfig, box_iou, pose_similarit
 from .video import VideoInfo, probe, read_frames
 
 DETECTORS = ("hog+blazepose", "hog", "blazepose")
-BACKENDS = ("blazepose",)
+BACKENDS = ("blazepose", "hourglass")
 STAGES = ("decode", "detect", "pose2d", "flow", "track", "lift")
 #: the stages the speed target counts: everything after decoding, before rendering
 FRONT_END = ("detect", "pose2d", "flow", "track", "lift")
@@ -36,6 +36,8 @@ class RunConfig:
 
     detector: str = "hog+blazepose"
     backend: str = "blazepose"
+    #: checkpoint of the hourglass backend (``occlupose hourglass train``)
+    weights: str | None = None
     #: run the person detector on every n-th frame; people are followed from their keypoints in between
     detect_every: int = 10
     #: most people followed at once (0: no limit)
@@ -92,11 +94,15 @@ def make_detector(name: str, threads: int = 2) -> PersonDetector:
     return parts[0] if len(parts) == 1 else CombinedDetector(parts)
 
 
-def make_backend(name: str, threads: int = 2) -> PoseBackend:
-    from .pose2d import BlazePoseConfig
+def make_backend(name: str, threads: int = 2, weights: str | None = None, device: str = "cpu") -> PoseBackend:
+    from .pose2d import BlazePoseConfig, HourglassBackend
 
     if name == "blazepose":
         return BlazePoseBackend(BlazePoseConfig(threads=threads))
+    if name == "hourglass":
+        if not weights:
+            raise ValueError("the hourglass backend needs --weights FILE (train one: occlupose hourglass train)")
+        return HourglassBackend(weights, device, threads)
     raise ValueError(f"unknown 2D backend {name!r}; expected one of {BACKENDS}")
 
 
@@ -122,7 +128,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     info = probe(path)
     first, last = _frame_range(info, cfg)
     detector = detector or make_detector(cfg.detector, cfg.threads)
-    backend = backend or make_backend(cfg.backend, cfg.threads)
+    backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device)
     tracker = Tracker(cfg.tracker)
     seconds = dict.fromkeys(STAGES, 0.0)
     flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}

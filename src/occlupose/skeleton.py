@@ -93,11 +93,34 @@ def _mapping_matrix(source_names: tuple[str, ...]) -> np.ndarray:
     return w
 
 
+MPII16_NAMES: tuple[str, ...] = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck", "head_top",
+    "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)
+
+
+def _mpii_matrix() -> np.ndarray:
+    """MPII has the pelvis, thorax, upper neck and head top itself: spine = mid(pelvis, thorax)."""
+    s = {name: i for i, name in enumerate(MPII16_NAMES)}
+    w = np.zeros((NUM_JOINTS, len(MPII16_NAMES)))
+    for side in ("l", "r"):
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            w[J[f"{side}_{part}"], s[f"{side}_{part}"]] = 1.0
+    w[J["hip"], s["pelvis"]] = 1.0
+    w[J["thorax"], s["thorax"]] = 1.0
+    w[J["spine"], [s["pelvis"], s["thorax"]]] = 0.5
+    w[J["neck_nose"], s["upper_neck"]] = 1.0
+    w[J["head"], s["head_top"]] = 1.0
+    return w
+
+
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "coco17": COCO17_NAMES,
     "mediapipe33": MEDIAPIPE33_NAMES,
+    "mpii16": MPII16_NAMES,
 }
-_MATRICES = {name: _mapping_matrix(names) for name, names in LAYOUTS.items()}
+_MATRICES = {name: _mapping_matrix(names) for name, names in LAYOUTS.items() if name != "mpii16"}
+_MATRICES["mpii16"] = _mpii_matrix()
 
 
 def to_h36m(keypoints: np.ndarray, scores: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,11 @@ class TrainData:
 def build_data(cfg: TrainConfig) -> TrainData:
     mocap = load_mocap(cfg.data)
     keys = mocap.keys("train")
+    if cfg.subjects is not None:
+        unknown = set(cfg.subjects) - set(mocap.subjects("train"))
+        if unknown:
+            raise ValueError(f"subjects {sorted(unknown)} are not training subjects of {mocap.path}")
+        keys = [k for k in keys if k.split("/", 1)[0] in cfg.subjects]
     if not keys:
         raise ValueError(f"{mocap.path}: no training clips")
     sup_subjects = None if cfg.supervised_subjects is None else set(cfg.supervised_subjects)

@@ -1,0 +1,145 @@
+"""``occlupose hourglass train | evaluate | export``: the paper's 2D network from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _source(args, split: str):
+    """The data a command works on: synthetic Cylinder Man renders of a mocap split, or COCO / MPII crops."""
+    from .keypoints2d import CropAugment, KeypointCrops, load_coco_keypoints, load_mpii_json
+
+    if args.synthetic:
+        from .data import load_mocap
+        from .synthetic import SyntheticConfig, SyntheticCylinderMan
+
+        mocap = load_mocap(args.data)
+        keys = mocap.keys(split)
+        if not keys:
+            raise ValueError(f"{mocap.path}: no {split} clips")
+        poses = np.concatenate([mocap.clips[k] for k in keys])
+        return SyntheticCylinderMan(poses, SyntheticConfig(size=args.input_size),
+                                    np.array([len(mocap.clips[k]) for k in keys]))
+    ann = args.coco or args.mpii
+    if split == "test" and args.command_kind == "train":
+        ann = args.val  # held-out annotations in the training format
+        if not ann:
+            return None
+    if not ann or not args.images:
+        raise ValueError("give --synthetic, or --coco/--mpii ANNOTATIONS with --images FOLDER")
+    samples = load_mpii_json(ann) if args.mpii else load_coco_keypoints(ann)
+    return KeypointCrops(samples, args.images, args.input_size, CropAugment() if split == "train" else None)
+
+
+def cmd_train(args) -> int:
+    from .hourglass import HourglassConfig
+    from .hourglass_train import HourglassTrainConfig, train_hourglass
+
+    model = HourglassConfig(stacks=args.stacks, features=args.features, depth=args.depth,
+                            input_size=args.input_size, sigma=args.sigma)
+    cfg = HourglassTrainConfig(model=model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                               lr_final=args.lr / 10, seed=args.seed, threads=args.threads)
+    if min(args.steps, args.batch_size, args.stacks, args.features) < 1:
+        raise ValueError("--steps, --batch-size, --stacks and --features must be >= 1")
+    train_src, val_src = _source(args, "train"), _source(args, "test")
+    meta = {"data": "synthetic Cylinder Man renders of the mocap training subjects" if args.synthetic
+            else str(args.coco or args.mpii)}
+    final = train_hourglass(cfg, train_src, args.output, val_src, args.device, progress=not args.quiet,
+                            overwrite=args.overwrite, meta=meta)
+    print(f"wrote {final}")
+    val = Path(args.output) / "eval.json"
+    if val.is_file():
+        print(_format(json.loads(val.read_text())))
+    return 0
+
+
+def _format(r: dict) -> str:
+    return (f"peak error on visible joints: mean {r['peak_error_px_mean']:.2f} px, median "
+            f"{r['peak_error_px_median']:.2f} px ({r['input_size']} px crops), PCK@5px {r['pck_5px']:.3f}\n"
+            f"confidence: visible {r['confidence_visible_mean']:.3f}, occluded {r['confidence_occluded_mean']:.3f};"
+            f" visible >= 0.3: {r['visible_above_threshold']:.3f}, occluded < 0.3: "
+            f"{r['occluded_below_threshold']:.3f}, AUC {r['auc_visible_vs_occluded']:.3f}")
+
+
+def cmd_evaluate(args) -> int:
+    from .hourglass import load_hourglass
+    from .hourglass_train import evaluate_hourglass
+
+    model, _ = load_hourglass(args.weights, args.device)
+    args.input_size = model.cfg.input_size
+    src = _source(args, "test")
+    if src is None:
+        raise ValueError("give --synthetic, or --val ANNOTATIONS with --images FOLDER")
+    r = evaluate_hourglass(model, src, images=args.count, device=args.device)
+    print(_format(r))
+    if args.json:
+        out = Path(args.json)
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        out.write_text(json.dumps(r, indent=1))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .hourglass import export_onnx, load_hourglass
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    model, _ = load_hourglass(args.weights)
+    export_onnx(model, out)
+    print(f"wrote {out} (input 'images' (B, 3, {model.cfg.input_size}, {model.cfg.input_size}) RGB in [0, 1])")
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data (one of)")
+    g.add_argument("--synthetic", action="store_true",
+                   help="Cylinder Man renders of the mocap (train: training subjects, test: test subjects)")
+    g.add_argument("--coco", help="COCO-style person keypoints JSON")
+    g.add_argument("--mpii", help="MPII-style JSON (image, center, scale, joints, joints_vis)")
+    g.add_argument("--val", help="train: held-out annotations in the same format, scored at the end")
+    g.add_argument("--images", help="folder the annotations' image paths are relative to")
+    g.add_argument("--data", help="mocap .npz for --synthetic (default: ../shared/data)")
+
+
+def add_parser(sub) -> None:
+    hg = sub.add_parser("hourglass", help="the paper's stacked-hourglass 2D network: train, evaluate, export")
+    hsub = hg.add_subparsers(dest="hourglass_command", required=True)
+
+    t = hsub.add_parser("train", help="train on COCO/MPII-style data or synthetic Cylinder Man renders")
+    _data_args(t)
+    t.add_argument("-o", "--output", required=True, help="run folder (final.pt, log.csv, eval.json)")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--stacks", type=int, default=8)
+    t.add_argument("--features", type=int, default=256)
+    t.add_argument("--depth", type=int, default=4, help="downsamplings per hourglass")
+    t.add_argument("--input-size", type=int, default=256, help="crop side in pixels (heatmaps: a quarter)")
+    t.add_argument("--sigma", type=float, default=2.0, help="target Gaussian sigma, heatmap pixels")
+    t.add_argument("--steps", type=int, default=100_000)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=2.5e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train, command_kind="train")
+
+    e = hsub.add_parser("evaluate", help="peak error and occluded-vs-visible confidence on held-out data")
+    e.add_argument("weights")
+    _data_args(e)
+    e.add_argument("--count", type=int, default=512, help="images to score")
+    e.add_argument("--json", help="also write the numbers here")
+    e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=cmd_evaluate, command_kind="evaluate")
+
+    x = hsub.add_parser("export", help="write an ONNX model (dynamic batch) for deployment")
+    x.add_argument("weights")
+    x.add_argument("-o", "--output", required=True, help="the .onnx file")
+    x.add_argument("--overwrite", action="store_true")
+    x.set_defaults(func=cmd_export)
