@@ -354,3 +354,25 @@ def test_end_to_end_gradients_reach_the_hourglass(mocap):
     net.threshold = 1.1  # nothing reliable: the hourglass only learns from its maps (Eq. 1)
     out = net(torch.from_numpy(images))
     assert not out["reliable"].any()
+
+
+def test_hourglass_cli_train_evaluate_export(tmp_path, mocap, capsys):
+    pytest.importorskip("cv2")
+    from occlupose.cli import main
+
+    run = tmp_path / "run"
+    args = ["hourglass", "train", "--synthetic", "--data", str(mocap.path), "-o", str(run), "--stacks", "1",
+            "--features", "16", "--depth", "2", "--input-size", "32", "--steps", "3", "--batch-size", "4",
+            "--threads", "1", "--quiet"]
+    assert main(args) == 0
+    assert "peak error on visible joints" in capsys.readouterr().out
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # a used run folder is not replaced
+    fig = tmp_path / "fig.png"
+    assert main(["hourglass", "evaluate", str(run / "final.pt"), "--synthetic", "--data", str(mocap.path),
+                 "--count", "8", "--figure", str(fig)]) == 0
+    assert fig.stat().st_size > 1000
+    assert main(["hourglass", "evaluate", str(run / "final.pt"), "--synthetic", "--count", "8",
+                 "--figure", str(fig)]) == 2
+    assert main(["hourglass", "train", "-o", str(tmp_path / "x")]) == 2
+    assert "--synthetic" in capsys.readouterr().err
+    assert main(["hourglass", "export", str(tmp_path / "none.pt"), "-o", str(tmp_path / "m.onnx")]) == 2

@@ -76,12 +76,51 @@ def cmd_evaluate(args) -> int:
         raise ValueError("give --synthetic, or --val ANNOTATIONS with --images FOLDER")
     r = evaluate_hourglass(model, src, images=args.count, device=args.device)
     print(_format(r))
+    if args.figure:
+        fig = Path(args.figure)
+        if fig.exists() and not args.overwrite:
+            raise FileExistsError(f"{fig} exists; pass --overwrite to replace it")
+        _figure(model, src, fig, args.device)
+        print(f"wrote {fig}")
     if args.json:
         out = Path(args.json)
         if out.exists() and not args.overwrite:
             raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
         out.write_text(json.dumps(r, indent=1))
     return 0
+
+
+def _figure(model, src, path: Path, device: str, n: int = 8, zoom: int = 3) -> None:
+    """Held-out crops with the decoded peaks: filled green where C >= 0.3, red rings below (missing);
+    the true position of every joint the labels call occluded as a small white cross."""
+    import torch
+
+    from .deps import require
+    from .hourglass import decode_heatmaps, to_input_coords
+
+    cv2 = require("cv2", "drawing the figure")
+    images, kp, state = src.batch(np.random.default_rng(7), n)
+    with torch.no_grad():
+        pts, conf = decode_heatmaps(model.heatmaps(torch.from_numpy(images).to(device)))
+    pts = to_input_coords(pts, model.cfg.stride).cpu().numpy()
+    conf = conf.cpu().numpy()
+    tiles = []
+    for i in range(n):
+        img = cv2.resize((images[i].transpose(1, 2, 0) * 255).astype(np.uint8), None, fx=zoom, fy=zoom,
+                         interpolation=cv2.INTER_NEAREST)
+        img = np.ascontiguousarray(img)
+        for (x, y), c in zip((pts[i] + 0.5) * zoom, conf[i]):
+            centre = (int(round(x)), int(round(y)))
+            if c >= 0.3:
+                cv2.circle(img, centre, 3, (40, 230, 40), -1)
+            else:
+                cv2.circle(img, centre, 5, (230, 30, 30), 1)
+        for (x, y) in (kp[i][state[i] == 1] + 0.5) * zoom:
+            cv2.drawMarker(img, (int(round(x)), int(round(y))), (255, 255, 255), cv2.MARKER_CROSS, 6, 1)
+        tiles.append(img)
+    cols = 4
+    rows = [np.concatenate(tiles[r * cols:(r + 1) * cols], 1) for r in range(n // cols)]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
 def cmd_export(args) -> int:
@@ -134,6 +173,7 @@ def add_parser(sub) -> None:
     _data_args(e)
     e.add_argument("--count", type=int, default=512, help="images to score")
     e.add_argument("--json", help="also write the numbers here")
+    e.add_argument("--figure", help="also draw 8 held-out crops with their decoded peaks to this PNG")
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--device", default="cpu")
     e.set_defaults(func=cmd_evaluate, command_kind="evaluate")
