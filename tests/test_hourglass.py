@@ -350,6 +350,13 @@ def test_end_to_end_gradients_reach_the_hourglass(mocap):
     terms["l3d"].backward()  # the 3D loss alone: its gradient must flow through the soft-argmax
     g = sum(p.grad.abs().sum() for p in net.hourglass.parameters() if p.grad is not None)
     assert g > 0
+    # fine-tuning keeps the batch-norm statistics of the separate training (a few clips cannot re-estimate them)
+    from occlupose.hourglass_train import train_end_to_end
+
+    bn = net.hourglass.stem[1]
+    before = bn.running_mean.clone()
+    hist = train_end_to_end(net, syn, steps=2, clips=1, frames=8, progress=False)
+    assert len(hist) == 2 and torch.equal(bn.running_mean, before)
     net.zero_grad()
     net.threshold = 1.1  # nothing reliable: the hourglass only learns from its maps (Eq. 1)
     out = net(torch.from_numpy(images))

@@ -257,13 +257,21 @@ def _sequence_tensors(batch, device: str):
 
 def train_end_to_end(model: EndToEnd, source: SequenceSource, steps: int, clips: int = 2, frames: int = 32,
                      lr: float = 1e-4, weights: L.LossWeights = L.LossWeights(), seed: int = 0,
-                     device: str = "cpu", progress: bool = True) -> list[dict[str, float]]:
-    """Fine-tune hourglass and TCNs together on labelled clips (Eq. 9); returns the loss terms per step."""
+                     device: str = "cpu", progress: bool = True, freeze_norm: bool = True
+                     ) -> list[dict[str, float]]:
+    """Fine-tune hourglass and TCNs together on labelled clips (Eq. 9); returns the loss terms per step.
+
+    ``freeze_norm``: batch-norm layers keep the statistics of their separate training. A few clips per step
+    are far too few to re-estimate them, and updating them from such batches wrecks the eval-mode model."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     for _ in tqdm(range(steps), disable=not progress, desc="end to end", unit="step"):
         model.train()
+        if freeze_norm:
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         images, kp, state, poses = _sequence_tensors(source.sequences(rng, clips, frames), device)
         terms = end_to_end_loss(model(images), kp, state, poses, model.hourglass.cfg, weights)
         if not torch.isfinite(terms["loss"]):
