@@ -21,12 +21,6 @@ from occlupose.lifter import load_checkpoint
 from occlupose.synthetic import SyntheticConfig, SyntheticCylinderMan
 
 
-def source(mocap, split: str, size: int) -> SyntheticCylinderMan:
-    keys = mocap.keys(split)
-    return SyntheticCylinderMan(np.concatenate([mocap.clips[k] for k in keys]), SyntheticConfig(size=size),
-                                np.array([len(mocap.clips[k]) for k in keys]))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hourglass", required=True, help="hourglass checkpoint")
@@ -44,7 +38,9 @@ def main() -> None:
     lifter = load_checkpoint(args.model).model
     net = EndToEnd(hg, lifter)
     mocap = load_mocap()
-    train_src, test_src = source(mocap, "train", hg.cfg.input_size), source(mocap, "test", hg.cfg.input_size)
+    syn = SyntheticConfig(size=hg.cfg.input_size)
+    train_src = SyntheticCylinderMan.from_mocap(mocap, "train", syn)
+    test_src = SyntheticCylinderMan.from_mocap(mocap, "test", syn)
     before = evaluate_end_to_end(net, test_src, args.eval_clips, args.frames)
     t0 = time.time()
     hist = train_end_to_end(net, train_src, args.steps, args.clips, args.frames, args.lr)

@@ -59,7 +59,7 @@ def test_checkpoint_errors(tmp_path, tiny_checkpoint):
         load_checkpoint(tmp_path / "none.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(ValueError, match="not a readable lifter checkpoint; PyTorch cannot load it"):
         load_checkpoint(bad)
     other = tmp_path / "other.pt"
     torch.save({"weights": 1}, other)

@@ -9,26 +9,17 @@ from pathlib import Path
 import numpy as np
 
 
-def _source(args, split: str):
-    """The data a command works on: synthetic Cylinder Man renders of a mocap split, or COCO / MPII crops."""
+def _source(args, split: str, annotations: str | None = None):
+    """The data a command works on: synthetic Cylinder Man renders of a mocap split, or COCO / MPII crops
+    (``annotations``, default the --coco / --mpii file)."""
     from .keypoints2d import CropAugment, KeypointCrops, load_coco_keypoints, load_mpii_json
 
     if args.synthetic:
         from .data import load_mocap
         from .synthetic import SyntheticConfig, SyntheticCylinderMan
 
-        mocap = load_mocap(args.data)
-        keys = mocap.keys(split)
-        if not keys:
-            raise ValueError(f"{mocap.path}: no {split} clips")
-        poses = np.concatenate([mocap.clips[k] for k in keys])
-        return SyntheticCylinderMan(poses, SyntheticConfig(size=args.input_size),
-                                    np.array([len(mocap.clips[k]) for k in keys]))
-    ann = args.coco or args.mpii
-    if split == "test" and args.command_kind == "train":
-        ann = args.val  # held-out annotations in the training format
-        if not ann:
-            return None
+        return SyntheticCylinderMan.from_mocap(load_mocap(args.data), split, SyntheticConfig(size=args.input_size))
+    ann = annotations or args.coco or args.mpii
     if not ann or not args.images:
         raise ValueError("give --synthetic, or --coco/--mpii ANNOTATIONS with --images FOLDER")
     samples = load_mpii_json(ann) if args.mpii else load_coco_keypoints(ann)
@@ -45,7 +36,9 @@ def cmd_train(args) -> int:
                                lr_final=args.lr / 10, seed=args.seed, threads=args.threads)
     if min(args.steps, args.batch_size, args.stacks, args.features) < 1:
         raise ValueError("--steps, --batch-size, --stacks and --features must be >= 1")
-    train_src, val_src = _source(args, "train"), _source(args, "test")
+    train_src = _source(args, "train")
+    # held out: the test subjects' renders, or the --val annotations in the training format
+    val_src = _source(args, "test", args.val) if args.synthetic or args.val else None
     meta = {"data": "synthetic Cylinder Man renders of the mocap training subjects" if args.synthetic
             else str(args.coco or args.mpii)}
     final = train_hourglass(cfg, train_src, args.output, val_src, args.device, progress=not args.quiet,
@@ -72,8 +65,6 @@ def cmd_evaluate(args) -> int:
     model, _ = load_hourglass(args.weights, args.device)
     args.input_size = model.cfg.input_size
     src = _source(args, "test")
-    if src is None:
-        raise ValueError("give --synthetic, or --val ANNOTATIONS with --images FOLDER")
     r = evaluate_hourglass(model, src, images=args.count, device=args.device)
     print(_format(r))
     if args.figure:
@@ -166,7 +157,7 @@ def add_parser(sub) -> None:
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--device", default="cpu")
     t.add_argument("--quiet", action="store_true")
-    t.set_defaults(func=cmd_train, command_kind="train")
+    t.set_defaults(func=cmd_train)
 
     e = hsub.add_parser("evaluate", help="peak error and occluded-vs-visible confidence on held-out data")
     e.add_argument("weights")
@@ -176,7 +167,7 @@ def add_parser(sub) -> None:
     e.add_argument("--figure", help="also draw 8 held-out crops with their decoded peaks to this PNG")
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--device", default="cpu")
-    e.set_defaults(func=cmd_evaluate, command_kind="evaluate")
+    e.set_defaults(func=cmd_evaluate)
 
     x = hsub.add_parser("export", help="write an ONNX model (dynamic batch) for deployment")
     x.add_argument("weights")

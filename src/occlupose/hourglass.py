@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import read_checkpoint
 from .skeleton import NUM_JOINTS
 
 CHECKPOINT_FORMAT = "occlupose-hourglass"
@@ -204,19 +205,8 @@ def save_hourglass(path: str | os.PathLike, model: StackedHourglass, meta: dict 
 
 def load_hourglass(path: str | os.PathLike, device: str = "cpu") -> tuple[StackedHourglass, dict]:
     """Load a checkpoint written by :func:`save_hourglass`; clear errors for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such hourglass weights file")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable hourglass checkpoint ({exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an occlupose hourglass checkpoint (train one with "
-                         "`occlupose hourglass train`)")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: hourglass checkpoint version {ckpt.get('version')}, this occlupose reads "
-                         f"{CHECKPOINT_VERSION}")
+    ckpt = read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "hourglass", device,
+                           hint="train one with `occlupose hourglass train`")
     try:
         model = StackedHourglass(HourglassConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["model"])

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from . import losses as L
+from .evaluate import EVAL_SEED
 from .hourglass import (
     HourglassConfig,
     StackedHourglass,
@@ -37,6 +38,8 @@ from .hourglass import (
     to_input_coords,
 )
 from .keypoints2d import VISIBLE
+from .metrics import mpjpe
+from .train import lr_at
 
 
 class Source(Protocol):
@@ -66,10 +69,10 @@ def targets_for(keypoints: torch.Tensor, state: torch.Tensor, cfg: HourglassConf
     return heatmap_targets(hm, state == VISIBLE, cfg.heatmap_size, cfg.sigma), (state > 0).float()
 
 
-def _tensors(batch, device: str):
-    images, kp, state = batch
-    return (torch.from_numpy(np.ascontiguousarray(images)).to(device), torch.from_numpy(kp).to(device),
-            torch.from_numpy(state.astype(np.int64)).to(device))
+def _tensors(batch: tuple[np.ndarray, ...], device: str) -> tuple[torch.Tensor, ...]:
+    """A source's arrays on ``device``; the int8 joint states as int64 (comparisons, indexing)."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(a if a.dtype.kind == "f" else a.astype(np.int64)))
+                 .to(device) for a in batch)
 
 
 def train_hourglass(cfg: HourglassTrainConfig, source: Source, run_dir: str | os.PathLike,
@@ -93,7 +96,7 @@ def train_hourglass(cfg: HourglassTrainConfig, source: Source, run_dir: str | os
         log.writerow(["step", "lr", "loss", "seconds"])
         bar = tqdm(range(cfg.steps), disable=not progress, desc="train hourglass", unit="step")
         for step in bar:
-            lr = cfg.lr if step < cfg.lr_drop_at * cfg.steps else cfg.lr_final
+            lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
             model.train()
@@ -126,7 +129,7 @@ def train_hourglass(cfg: HourglassTrainConfig, source: Source, run_dir: str | os
 
 @torch.no_grad()
 def evaluate_hourglass(model: StackedHourglass, source: Source, images: int = 512, batch: int = 32,
-                       seed: int = 20191027, threshold: float = 0.3, device: str = "cpu") -> dict[str, float]:
+                       seed: int = EVAL_SEED, threshold: float = 0.3, device: str = "cpu") -> dict[str, float]:
     """Peak error (input pixels) on visible joints, and how well the peak value separates occluded joints
     from visible ones: mean confidences, the share on the right side of ``threshold``, and the ROC AUC."""
     model.eval()
@@ -225,7 +228,7 @@ def end_to_end_loss(out: dict, keypoints: torch.Tensor, state: torch.Tensor, pos
                     zeta: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Eq. 9 for a batch of clips: keypoints (B, T, J, 2) input px, state (B, T, J), poses_3d (B, T, J, 3)
     camera frame metres (root-relative targets are taken here), zeta (B,) 1 where the clip has 3D."""
-    b, t, j = state.shape
+    b = state.shape[0]
     target, weight = targets_for(keypoints.flatten(0, 1), state.flatten(0, 1), hg_cfg)
     l_hm = heatmap_loss(out["logits"], target, weight)
     # 2D TCN (Eq. 3): the true keypoints in the frame the input was normalised in
@@ -243,16 +246,9 @@ def end_to_end_loss(out: dict, keypoints: torch.Tensor, state: torch.Tensor, pos
             "reg": l_reg}
 
 
-
 class SequenceSource(Protocol):
     def sequences(self, rng: np.random.Generator, n: int, frames: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-
-
-def _sequence_tensors(batch, device: str):
-    images, kp, state, poses = batch
-    return (torch.from_numpy(np.ascontiguousarray(images)).to(device), torch.from_numpy(kp).to(device),
-            torch.from_numpy(state.astype(np.int64)).to(device), torch.from_numpy(poses).to(device))
 
 
 def train_end_to_end(model: EndToEnd, source: SequenceSource, steps: int, clips: int = 2, frames: int = 32,
@@ -272,7 +268,7 @@ def train_end_to_end(model: EndToEnd, source: SequenceSource, steps: int, clips:
             for m in model.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        images, kp, state, poses = _sequence_tensors(source.sequences(rng, clips, frames), device)
+        images, kp, state, poses = _tensors(source.sequences(rng, clips, frames), device)
         terms = end_to_end_loss(model(images), kp, state, poses, model.hourglass.cfg, weights)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"end-to-end loss became {terms['loss'].item()}")
@@ -286,16 +282,14 @@ def train_end_to_end(model: EndToEnd, source: SequenceSource, steps: int, clips:
 
 @torch.no_grad()
 def evaluate_end_to_end(model: EndToEnd, source: SequenceSource, clips: int = 16, frames: int = 32,
-                        seed: int = 20191027, device: str = "cpu") -> dict[str, float]:
+                        seed: int = EVAL_SEED, device: str = "cpu") -> dict[str, float]:
     """From pixels to 3D on held-out clips: MPJPE (mm, root-relative) overall and on occluded joints, and the
     2D peak error (input pixels) of the visible joints."""
-    from .metrics import mpjpe
-
     model.eval()
     rng = np.random.default_rng(seed)
     preds, gts, occ, errs = [], [], [], []
     for _ in range(clips):
-        images, kp, state, poses = _sequence_tensors(source.sequences(rng, 1, frames), device)
+        images, kp, state, poses = _tensors(source.sequences(rng, 1, frames), device)
         out = model(images)
         preds.append(out["pred_3d"][0].cpu().numpy())
         gts.append((poses - poses[..., :1, :])[0].cpu().numpy())

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .models import TCN, Lifter3D
 from .occlusion import network_input, normalize_2d
@@ -102,17 +103,7 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") 
                 raise FileNotFoundError(f"the default model {p} is missing from this installation")
             return load_checkpoint(p, device)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an occlupose lifter checkpoint")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')} is not supported "
-                         f"(this occlupose reads version {CHECKPOINT_VERSION})")
+    ckpt = read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "lifter", device)
     cfg = from_dict(TrainConfig, ckpt["config"], f"{path}:config")
     model = PoseLifter(cfg.model)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from .detect import cv2_module, mediapipe_model, tflite_interpreter
+from .hourglass import decode_heatmaps, load_hourglass, to_input_coords
 
 
 @dataclass
@@ -115,10 +117,6 @@ class HourglassBackend:
 
     def __init__(self, weights: str, device: str = "cpu", threads: int = 2, margin: float = 1.25,
                  min_confidence: float = 0.3):
-        import torch
-
-        from .hourglass import load_hourglass
-
         if threads > 0:
             torch.set_num_threads(threads)
         self.model, self.meta = load_hourglass(weights, device)
@@ -127,28 +125,25 @@ class HourglassBackend:
         self.size = self.model.cfg.input_size
 
     def estimate(self, frame: np.ndarray, rois: np.ndarray) -> Pose2D:
-        import torch
-
-        from .hourglass import decode_heatmaps, to_input_coords
-
         rois = np.asarray(rois, float).reshape(-1, 3)
-        crops = np.stack([crop(frame, roi, self.size) for roi in rois]) if len(rois) else \
-            np.zeros((0, self.size, self.size, 3), np.uint8)
+        if not len(rois):
+            j = self.model.cfg.joints
+            return Pose2D(np.zeros((0, j, 2)), np.zeros((0, j)), np.zeros(0), rois)
+        crops = np.stack([crop(frame, roi, self.size) for roi in rois])
         x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0).to(self.device)
         with torch.no_grad():
-            pts, conf = decode_heatmaps(self.model.heatmaps(x)) if len(rois) else \
-                (torch.zeros(0, self.model.cfg.joints, 2), torch.zeros(0, self.model.cfg.joints))
+            pts, conf = decode_heatmaps(self.model.heatmaps(x))
         pts = to_input_coords(pts, self.model.cfg.stride).cpu().numpy().astype(float)
         conf = conf.cpu().numpy().astype(float)
         # crop pixels -> image pixels (crop() puts the region's centre at size / 2)
         kp = rois[:, None, :2] + (pts - self.size / 2) * (rois[:, None, 2:3] / self.size)
         k = max(conf.shape[1] // 2, 1)
-        presence = np.sort(conf, axis=1)[:, -k:].mean(1) if len(rois) else np.zeros(0)
+        presence = np.sort(conf, axis=1)[:, -k:].mean(1)
         sure = conf >= self.min_confidence
         few = sure.sum(1) < 4  # too little to re-centre on: keep looking where we looked
         sure[few] = True
         lo = np.where(sure[..., None], kp, np.inf).min(1)
         hi = np.where(sure[..., None], kp, -np.inf).max(1)
-        next_rois = rois_from_boxes(np.concatenate([lo, hi], 1), self.margin) if len(rois) else rois
+        next_rois = rois_from_boxes(np.concatenate([lo, hi], 1), self.margin)
         next_rois[few] = rois[few]
         return Pose2D(kp, conf, presence, next_rois)

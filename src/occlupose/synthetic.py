@@ -91,7 +91,15 @@ class SyntheticCylinderMan:
         self.poses, self.cfg = poses, cfg
         self.lengths = np.array([len(poses)]) if lengths is None else np.asarray(lengths)
 
-    def _draw(self, rng: np.random.Generator, world: np.ndarray, groups: int
+    @classmethod
+    def from_mocap(cls, mocap, split: str, cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticCylinderMan:
+        """Every clip of a split ("train", "test") of a :class:`~occlupose.data.Mocap`."""
+        keys = mocap.keys(split)
+        if not keys:
+            raise ValueError(f"{mocap.path}: no {split} clips")
+        return cls(np.concatenate([mocap.clips[k] for k in keys]), cfg, np.array([len(mocap.clips[k]) for k in keys]))
+
+    def _draw(self, rng: np.random.Generator, world: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """world (G, F, 17, 3): each group of F frames shares one camera, crop and occluder."""
         cfg, s = self.cfg, self.cfg.size
@@ -140,7 +148,7 @@ class SyntheticCylinderMan:
         return images, kp_np, state, cam.reshape(g * f, 17, 3)
 
     def _background(self, rng: np.random.Generator, g: int) -> torch.Tensor:
-        """(G, S, S, 3): smooth random colour fields with fine noise."""
+        """(G, S, S, 3): smooth random colour fields (the pixel noise is added to the whole image)."""
         s = self.cfg.size
         coarse = torch.from_numpy(rng.uniform(0, 1, (g, 3, 6, 6)).astype(np.float32))
         smooth = F.interpolate(coarse, size=(s, s), mode="bilinear", align_corners=False)
@@ -149,7 +157,7 @@ class SyntheticCylinderMan:
     def batch(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """images (n, 3, S, S) float32 [0, 1], keypoints (n, 17, 2) px, state (n, 17) (1 occluded, 2 visible)."""
         idx = rng.integers(0, len(self.poses), n)
-        images, kp, state, _ = self._draw(rng, self.poses[idx][:, None], n)
+        images, kp, state, _ = self._draw(rng, self.poses[idx][:, None])
         return images, kp.astype(np.float32), state
 
     def sequences(self, rng: np.random.Generator, n: int, frames: int
@@ -159,7 +167,7 @@ class SyntheticCylinderMan:
         from .data import sample_windows
 
         idx = sample_windows(rng, self.lengths, n, frames)  # (n, T) frame indices
-        images, kp, state, cam = self._draw(rng, self.poses[idx], n)
+        images, kp, state, cam = self._draw(rng, self.poses[idx])
         s = self.cfg.size
         return (images.reshape(n, frames, 3, s, s), kp.reshape(n, frames, 17, 2).astype(np.float32),
                 state.reshape(n, frames, 17), cam.reshape(n, frames, 17, 3).astype(np.float32))

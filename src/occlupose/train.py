@@ -58,6 +58,8 @@ def build_data(cfg: TrainConfig) -> TrainData:
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
+    """The paper's schedule: ``lr`` until ``lr_drop_at`` of the run, then ``lr_final`` (any config with
+    those fields and ``steps``: the hourglass's too)."""
     return cfg.lr if step < cfg.lr_drop_at * cfg.steps else cfg.lr_final
 
 
