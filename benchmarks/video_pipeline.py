@@ -26,7 +26,7 @@ def resized_copy(src: str, dst: Path, width: int, height: int) -> None:
 
     info = probe(src)
     with VideoWriter(dst, info.fps, width, height, crf=18) as w:
-        for _, frame in read_frames(src):
+        for _, _, frame in read_frames(src):
             w.write(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
 
 

@@ -24,7 +24,7 @@ def main() -> None:
     args = p.parse_args()
     info = probe(args.vtest)
     with VideoWriter(args.output, info.fps, info.width, info.height, crf=26) as w:
-        for _, frame in read_frames(args.vtest, FIRST, LAST):
+        for _, _, frame in read_frames(args.vtest, FIRST, LAST):
             w.write(frame)
     print(f"wrote {args.output}: frames {FIRST}-{LAST - 1} of {args.vtest}")
 

@@ -6,19 +6,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from occlupose.data import find_mocap  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mocap():
-    """The shared open mocap file; tests that need it are skipped where it is absent."""
-    from occlupose.data import load_mocap
+    """The open mocap file bundled in the package (never ../shared: a clone must test on its own)."""
+    from occlupose.data import bundled_mocap, load_mocap
 
-    try:
-        path = find_mocap()
-    except FileNotFoundError:
-        pytest.skip("../shared/data mocap file not available")
-    return load_mocap(path)
+    return load_mocap(bundled_mocap())
 
 
 @pytest.fixture

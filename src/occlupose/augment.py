@@ -28,6 +28,7 @@ from .camera import VirtualViewConfig, sample_virtual_rotations, studio_rotation
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
 from .skeleton import FLIP_PERMUTATION
+from .validate import at_least, ordered, positive, within
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class DetectorConfig:
     miss_prob: float = 0.02
     flow_noise: float = 0.004
 
+    def __post_init__(self) -> None:
+        at_least(self, 0.0, "visible_sigma", "occluded_offset_sigma", "occluded_drift_sigma", "conf_std",
+                 "conf_bias_std", "flow_noise")
+        within(self, 0.0, 0.999, "visible_corr")
+        within(self, 0.0, 1.0, "mirror_prob", "visible_conf", "occluded_conf", "miss_prob")
+
 
 @dataclass(frozen=True)
 class OccluderConfig:
@@ -56,6 +63,13 @@ class OccluderConfig:
     max_width: float = 0.6
     min_height: float = 0.3
     max_height: float = 1.0
+
+    def __post_init__(self) -> None:
+        within(self, 0.0, 1.0, "prob")
+        positive(self, "min_duration_s", "min_width", "min_height")
+        for low, high in (("min_duration_s", "max_duration_s"), ("min_width", "max_width"),
+                          ("min_height", "max_height")):
+            ordered(self, low, high)
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,14 @@ class AugmentConfig:
     virtual_views: bool = True
     fixed_azimuths_deg: tuple[float, ...] = (45.0, 135.0, 225.0, 315.0)
     fixed_tilt: float = 0.05 * np.pi
+
+    def __post_init__(self) -> None:
+        within(self, 0.0, 1.0, "perspective_prob")
+        positive(self, "min_distance", "fps")
+        ordered(self, "min_distance", "max_distance")
+        if not self.virtual_views and not self.fixed_azimuths_deg:
+            raise ValueError("AugmentConfig.fixed_azimuths_deg must name at least one camera when virtual_views "
+                             "is off")
 
 
 @dataclass

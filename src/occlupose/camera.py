@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validate import at_least, positive
+
 #: World (Z-up) -> a level camera looking along world +y: x_cam = x, y_cam = -z (down), z_cam = y.
 LEVEL_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
@@ -84,6 +86,10 @@ class VirtualViewConfig:
     tilt_step: float = 0.02 * np.pi
     max_roll: float = 0.2 * np.pi
     roll_step: float = 0.02 * np.pi
+
+    def __post_init__(self) -> None:
+        at_least(self, 0.0, "max_tilt", "max_roll")
+        positive(self, "tilt_step", "roll_step")
 
 
 def sample_virtual_rotations(n: int, rng: np.random.Generator, cfg: VirtualViewConfig = VirtualViewConfig()

@@ -12,13 +12,10 @@ import numpy as np
 
 from . import __version__
 from .cli_hourglass import add_parser as add_hourglass_parser
+from .safeio import OutputFolder, atomic_file, check_new_file, output_path
 
-
-def _check_output(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-    if not path.parent.exists():
-        raise FileNotFoundError(f"{path.parent}: output folder does not exist")
+#: what ``occlupose run`` writes in its output folder (an earlier run's are replaced only with --overwrite)
+RUN_FILES = r"poses3d\.(npz|json|csv)|render\.mp4|track\d+\.bvh"
 
 
 def cmd_train(args) -> int:
@@ -43,11 +40,14 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_model, format_table
     from .lifter import load_checkpoint
 
+    out = check_new_file(args.json, args.overwrite) if args.json else None
+    if args.views is not None and args.views < 1:
+        raise ValueError(f"--views must be >= 1, got {args.views}")
     loaded = load_checkpoint(None if args.checkpoint == "default" else args.checkpoint, args.device)
     if args.h36m:
         path = Path(args.h36m)
         path = path / "data_3d_h36m.npz" if path.is_dir() else path
-        mocap = mocap_from_h36m(load_h36m_3d(path), str(path))
+        mocap = mocap_from_h36m(load_h36m_3d(path, allow_pickle=args.allow_pickle), str(path))
     else:
         mocap = load_mocap(args.data if args.data is not None else loaded.config.data)
     views = args.views or loaded.config.eval_views
@@ -59,88 +59,78 @@ def cmd_evaluate(args) -> int:
         print(f"\n## {loaded.name}: test subjects {', '.join(mocap.subjects('test'))}, {mode} 2D, "
               f"{views} views per clip (mm)\n")
         print(format_table(rows, per_clip=args.per_clip))
-    if args.json:
-        out = Path(args.json)
-        _check_output(out, args.overwrite)
-        out.write_text(json.dumps(results, indent=1))
+    if out is not None:
+        with atomic_file(out, args.overwrite) as tmp:
+            tmp.write_text(json.dumps(results, indent=1))
     return 0
 
 
 def cmd_lift(args) -> int:
     from .data import load_input_2d
-    from .lifter import lift, load_checkpoint
+    from .lifter import lift, load_checkpoint, usable_keypoints
     from .occlusion import OcclusionFilterConfig
 
     inputs = [Path(p) for p in args.inputs]
-    out = Path(args.output)
-    if len(inputs) > 1:
+    out = output_path(args.output)
+    several = len(inputs) > 1 or out.is_dir()
+    if several:
         if out.exists() and not out.is_dir():
-            raise ValueError(f"{out}: with several inputs, -o must be a folder")
-        out.mkdir(parents=True, exist_ok=True)
-        targets = [out / p.name for p in inputs]
+            raise NotADirectoryError(f"{out}: with several inputs, -o must be a folder")
+        targets = [output_path(out / p.name, ".npz") for p in inputs]
         if len({t.name for t in targets}) != len(targets):
             raise ValueError("several inputs share a file name; their outputs would collide")
     else:
-        targets = [out / inputs[0].name if out.is_dir() else out]
+        targets = [output_path(out, ".npz")]
     for t in targets:
-        _check_output(t, args.overwrite)
-        if args.render:
-            _check_output(t.with_suffix(".png"), args.overwrite)
-        if args.bvh:
-            _check_output(t.with_suffix(".bvh"), args.overwrite)
+        check_new_file(t, args.overwrite, new_folder=several)
+        for wanted, suffix in ((args.render, ".png"), (args.bvh, ".bvh")):
+            if wanted:
+                check_new_file(t.with_suffix(suffix), args.overwrite, new_folder=several)
+    threshold = OcclusionFilterConfig(threshold=args.threshold).threshold if args.threshold is not None \
+        else OcclusionFilterConfig().threshold
     data = [load_input_2d(p) for p in inputs]  # validate every input before any work
     loaded = load_checkpoint(args.model, args.device)
-    threshold = args.threshold if args.threshold is not None else OcclusionFilterConfig().threshold
+    for src, d in zip(inputs, data):
+        try:
+            usable_keypoints(d.keypoints, d.scores >= threshold)
+        except ValueError as exc:
+            raise ValueError(f"{src}: {exc}") from None
+    if several:
+        out.mkdir(parents=True, exist_ok=True)
     for src, d, dst in zip(inputs, data, targets):
         reliable = d.scores >= threshold
         poses = lift(loaded.model, d.keypoints, reliable, d.fps, args.device)
-        np.savez_compressed(dst, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
-                            fps=d.fps, model=loaded.name)
+        with atomic_file(dst, args.overwrite) as tmp:
+            np.savez_compressed(tmp, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
+                                fps=d.fps, model=loaded.name)
         print(f"{src} -> {dst}: {len(poses)} frames, {100 * (1 - reliable.mean()):.1f}% keypoints missing")
         if args.bvh:
             from .bvh import write_bvh
 
-            write_bvh(dst.with_suffix(".bvh"), poses, d.fps)
+            with atomic_file(dst.with_suffix(".bvh"), args.overwrite) as tmp:
+                write_bvh(tmp, poses, d.fps)
             print(f"animation: {dst.with_suffix('.bvh')}")
         if args.render:
             from .render import lift_strip_png
 
-            png = dst.with_suffix(".png")
-            lift_strip_png(d.keypoints, reliable, poses, str(png), gt_3d=d.extra.get("gt_poses_3d"))
-            print(f"picture: {png}")
+            with atomic_file(dst.with_suffix(".png"), args.overwrite) as tmp:
+                lift_strip_png(d.keypoints, reliable, poses, str(tmp), gt_3d=d.extra.get("gt_poses_3d"))
+            print(f"picture: {dst.with_suffix('.png')}")
     return 0
 
 
 def cmd_run(args) -> int:
     from .lifter import load_checkpoint
     from .occlusion import OcclusionFilterConfig
-    from .outputs import OUTPUT_FILES, write_tracks
+    from .outputs import write_tracks
     from .pipeline import RunConfig, run_video
 
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
-    if out.is_dir() and not args.overwrite:
-        existing = [out / f for f in (*OUTPUT_FILES, "render.mp4") if (out / f).exists()]
-        existing += sorted(out.glob("track*.bvh"))
-        if existing:
-            raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the results in {out}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermissionError(f"{out}: cannot create the output folder ({exc.strerror})") from exc
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"{out}: the output folder is not writable")
+    folder = OutputFolder(args.output, RUN_FILES, args.overwrite)  # checked now, written at the end
+    out = folder.path
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
                     threads=args.threads,
                     occlusion=OcclusionFilterConfig(sigma=args.sigma, threshold=args.threshold))
-    if cfg.detect_every < 1:
-        raise ValueError("--detect-every must be >= 1")
-    if args.max_people < 0:
-        raise ValueError("--max-people must be >= 0")
-    if not (args.sigma > 0 and 0 <= args.threshold <= 1):
-        raise ValueError("need --sigma > 0 and 0 <= --threshold <= 1")
     if args.threads > 0:
         import torch
 
@@ -148,23 +138,26 @@ def cmd_run(args) -> int:
     loaded = load_checkpoint(args.model, args.device)
     result = run_video(args.video, loaded.model, cfg, progress=not args.quiet)
     info = result.video
+    for warning in result.warnings:
+        print(f"occlupose: warning: {warning}", file=sys.stderr)
     if not result.tracks:
-        print(f"occlupose: no person found in {args.video} (frames {result.frame_range[0]}-"
-              f"{result.frame_range[1] - 1}); nothing written", file=sys.stderr)
+        print(f"occlupose: {result.no_person_reason()}; nothing written", file=sys.stderr)
         return 3
-    paths = write_tracks(out, result.tracks, info.fps, overwrite=args.overwrite)
-    if not args.no_render:
-        import time
+    with folder as staging:
+        names = [p.name for p in write_tracks(staging, result.tracks, result.fps)]
+        if not args.no_render:
+            import time
 
-        from .render import render_run
+            from .render import render_run
 
-        t0 = time.perf_counter()
-        render_run(args.video, result, out / "render.mp4", progress=not args.quiet)
-        result.seconds["render"] = time.perf_counter() - t0
-        paths.append(out / "render.mp4")
+            t0 = time.perf_counter()
+            render_run(args.video, result, staging / "render.mp4", progress=not args.quiet)
+            result.seconds["render"] = time.perf_counter() - t0
+            names.append("render.mp4")
+    paths = [out / n for n in names]
     fps = result.stage_fps()
     front = result.front_end_seconds()
-    print(f"{args.video}: {result.frames} frames ({info.width}x{info.height}, {info.fps:g} fps), "
+    print(f"{args.video}: {result.frames} frames ({info.width}x{info.height}, {result.fps:.3g} fps), "
           f"{len(result.tracks)} people, model {loaded.name}")
     for t in result.tracks:
         missing = 100 * (1 - t.reliable.mean())
@@ -180,8 +173,7 @@ def cmd_cylinder_demo(args) -> int:
     from .data import load_mocap
     from .render import cylinder_views_png
 
-    out = Path(args.output)
-    _check_output(out, args.overwrite)
+    out = check_new_file(args.output, args.overwrite, ".png")
     mocap = load_mocap(args.data)
     if args.clip not in mocap.clips:
         raise ValueError(f"no clip {args.clip!r} in {mocap.path}")
@@ -195,7 +187,8 @@ def cmd_cylinder_demo(args) -> int:
     azimuths = [0, 45, 90, 180, 270]
     rots = studio_rotations(base + np.radians(azimuths), 0.1 * np.pi)
     titles = [f"azimuth {a} deg" for a in azimuths]
-    vis = cylinder_views_png(pose, rots, str(out), titles)
+    with atomic_file(out, args.overwrite) as tmp:
+        vis = cylinder_views_png(pose, rots, str(tmp), titles)
     print(f"wrote {out}: {args.clip} frame {args.frame}, occluded joints per view {(~vis).sum(1).tolist()}")
     return 0
 
@@ -211,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     t.add_argument("--overwrite", action="store_true", help="start again in a non-empty run folder")
     t.add_argument("--steps", type=int, help="override the number of steps")
-    t.add_argument("--data", help="mocap .npz (default ../shared/data or $OCCLUPOSE_DATA)")
+    t.add_argument("--data", help="mocap .npz (default: $OCCLUPOSE_DATA, else the bundled CMU file)")
     t.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
@@ -222,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--clean", action="store_true", help="only the clean-2D evaluation")
     e.add_argument("--data", help="mocap .npz")
     e.add_argument("--h36m", help="folder or data_3d_h36m.npz in the VideoPose3D layout (tests on S9, S11)")
+    e.add_argument("--allow-pickle", action="store_true",
+                   help="let --h36m read its pickled file (VideoPose3D's layout); a pickle can run code: only "
+                        "for files you trust")
     e.add_argument("--per-clip", action="store_true", help="one row per clip and view")
     e.add_argument("--json", help="also write the numbers to this JSON file")
     e.add_argument("--overwrite", action="store_true")
@@ -278,12 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError, IsADirectoryError, PermissionError) as exc:
+    except (OSError, ValueError, FloatingPointError) as exc:
         print(f"occlupose: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("occlupose: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("OCCLUPOSE_DEBUG"):
+            raise
+        print(f"occlupose: internal error: {type(exc).__name__}: {exc} (rerun with OCCLUPOSE_DEBUG=1 for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

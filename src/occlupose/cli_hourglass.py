@@ -134,7 +134,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mpii", help="MPII-style JSON (image, center, scale, joints, joints_vis)")
     g.add_argument("--val", help="train: held-out annotations in the same format, scored at the end")
     g.add_argument("--images", help="folder the annotations' image paths are relative to")
-    g.add_argument("--data", help="mocap .npz for --synthetic (default: ../shared/data)")
+    g.add_argument("--data", help="mocap .npz for --synthetic (default: the bundled CMU file)")
 
 
 def add_parser(sub) -> None:

@@ -15,6 +15,7 @@ import yaml
 from .augment import AugmentConfig
 from .losses import LossWeights
 from .models import TCNConfig
+from .validate import at_least, positive, within
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class ModelConfig:
     discriminator_channels: int = 64
     #: frame rate the model works at; inputs are resampled to it
     fps: float = 50.0
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "discriminator_channels", integer=True)
+        positive(self, "fps")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class TrainConfig:
     regularize_supervised: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    #: mocap file (None: ../shared/data or $OCCLUPOSE_DATA)
+    #: mocap file (None: $OCCLUPOSE_DATA, else the copy bundled in the package)
     data: str | None = None
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
@@ -59,6 +64,13 @@ class TrainConfig:
     checkpoint_every: int = 1000
     eval_views: int = 2
     threads: int = 0  # 0: torch's default
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views",
+                 integer=True)
+        at_least(self, 0, "threads", "seed", integer=True)
+        positive(self, "lr", "lr_final")
+        within(self, 0.0, 1.0, "lr_drop_at")
 
 
 def _convert(tp, value, where: str):

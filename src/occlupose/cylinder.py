@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .skeleton import NUM_JOINTS, J
+from .validate import at_least, positive
 
 #: The ten parts: (start joint, end joint). Order: head, torso, l/r upper arm, l/r lower arm,
 #: l/r thigh, l/r lower leg.
@@ -54,6 +55,12 @@ class CylinderConfig:
     torso_margin: float = 0.08
     #: soft mode: brackets become sigmoid(sharpness * x), x in metres
     sharpness: float = 200.0
+
+    def __post_init__(self) -> None:
+        positive(self, "head_radius", "limb_radius", "sharpness")
+        at_least(self, 0.0, "torso_margin")
+        if self.torso_radius is not None:
+            positive(self, "torso_radius")
 
 
 def _margin_matrix(torso_margin: float) -> np.ndarray:

@@ -27,9 +27,43 @@ def _open_npz(path: str | os.PathLike, allow_pickle: bool = False):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return np.load(path, allow_pickle=allow_pickle)
+        z = np.load(path, allow_pickle=allow_pickle)
     except Exception as exc:  # numpy raises several kinds for a corrupt file
         raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
+    if not isinstance(z, np.lib.npyio.NpzFile):  # a .npy (one array) renamed, or a pickle
+        raise ValueError(f"{path}: not an .npz archive (it holds a single array; save with np.savez)")
+    return z
+
+
+def _member(z, key: str, path) -> np.ndarray:
+    """One array of an .npz; a pickled member (it could run code) or a corrupt one is a clear error."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"{path}: {key!r} holds pickled Python objects, and loading a pickle can run code; "
+                             "occlupose reads plain arrays only") from exc
+        raise ValueError(f"{path}: cannot read {key!r} ({exc})") from exc
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read {key!r} ({exc})") from exc
+
+
+def _pickled_dict(path, key: str, allow_pickle: bool) -> dict:
+    """VideoPose3D stores nested dicts as pickled object arrays. Unpickling can run code hidden in a file, so
+    it happens only when the caller trusts the file and says so (``allow_pickle``, CLI ``--allow-pickle``)."""
+    if not allow_pickle:
+        raise ValueError(f"{path}: VideoPose3D-style files store {key!r} as a pickle, and unpickling a file can run "
+                         "code in it; if you trust this file, pass allow_pickle=True (CLI: --allow-pickle)")
+    z = _open_npz(path, allow_pickle=True)
+    if key not in z.files:
+        raise ValueError(f"{path}: missing key {key!r}")
+    try:
+        data = z[key].item()
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read {key!r} ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: {key!r} must be a pickled dict")
+    return data
 
 
 def _check_poses(arr: np.ndarray, path, what: str, dims: int = 3) -> np.ndarray:
@@ -73,39 +107,42 @@ class Mocap:
         return sorted({k.split("/", 1)[0] for k in self.keys(split)})
 
 
+def bundled_mocap() -> Path:
+    """The open CMU mocap file that ships inside the package (``occlupose/mocap/``, licence in its README)."""
+    return Path(__file__).resolve().parent / "mocap" / MOCAP_FILE
+
+
 def find_mocap(path: str | os.PathLike | None = None) -> Path:
-    """The mocap file: ``path``, else ``$OCCLUPOSE_DATA``, else ``../shared/data`` next to a checkout."""
+    """The mocap file: ``path``, else ``$OCCLUPOSE_DATA`` (a file or a folder holding it), else the bundled
+    copy."""
     if path is not None:
         return Path(path)
     env = os.environ.get("OCCLUPOSE_DATA")
     if env:
         p = Path(env)
         return p / MOCAP_FILE if p.is_dir() else p
-    candidates = [Path.cwd() / "../shared/data", Path(__file__).resolve().parents[2] / "../shared/data",
-                  Path.cwd() / "shared/data"]
-    for c in candidates:
-        if (c / MOCAP_FILE).is_file():
-            return (c / MOCAP_FILE).resolve()
-    raise FileNotFoundError(
-        f"cannot find {MOCAP_FILE}: pass its path or set OCCLUPOSE_DATA (looked in ../shared/data)"
-    )
+    p = bundled_mocap()
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: the bundled mocap file is missing from this installation; pass a file "
+                                "with --data or set OCCLUPOSE_DATA")
+    return p
 
 
 def load_mocap(path: str | os.PathLike | None = None) -> Mocap:
-    """Load the open CMU mocap file (see ``../shared/data/README.md``)."""
+    """Load the open CMU mocap file (see ``occlupose/mocap/README.md``)."""
     path = find_mocap(path)
     z = _open_npz(path)
     if "__meta__" not in z.files:
         raise ValueError(f"{path}: missing key '__meta__' (the clip metadata)")
     try:
-        meta = json.loads(str(z["__meta__"]))
+        meta = json.loads(str(_member(z, "__meta__", path)))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: '__meta__' is not valid JSON ({exc})") from exc
     clips = {}
     for k in z.files:
         if k == "__meta__":
             continue
-        clips[k] = _check_poses(z[k], path, f"clip {k!r}").astype(np.float32)
+        clips[k] = _check_poses(_member(z, k, path), path, f"clip {k!r}").astype(np.float32)
     if not clips:
         raise ValueError(f"{path}: no clips")
     return Mocap(clips=clips, meta=meta, fps=float(meta.get("fps", 50)), path=str(path))
@@ -114,17 +151,13 @@ def load_mocap(path: str | os.PathLike | None = None) -> Mocap:
 # --- VideoPose3D-style Human3.6M ---------------------------------------------------------------------------
 
 
-def load_h36m_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+def load_h36m_3d(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """``data_3d_h36m.npz``: ``positions_3d[subject][action]`` of (T, 32, 3) or (T, 17, 3), metres.
 
-    Returns ``{subject: {action: (T, 17, 3) float32}}`` in world coordinates (Z-up).
+    Returns ``{subject: {action: (T, 17, 3) float32}}`` in world coordinates (Z-up). The file is a pickle:
+    read only with ``allow_pickle=True``, for files you trust.
     """
-    z = _open_npz(path, allow_pickle=True)
-    if "positions_3d" not in z.files:
-        raise ValueError(f"{path}: missing key 'positions_3d'")
-    data = z["positions_3d"].item()
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: 'positions_3d' must be a dict {{subject: {{action: array}}}}")
+    data = _pickled_dict(path, "positions_3d", allow_pickle)
     out: dict[str, dict[str, np.ndarray]] = {}
     for subject, actions in data.items():
         out[subject] = {}
@@ -136,19 +169,15 @@ def load_h36m_3d(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def load_h36m_2d(path: str | os.PathLike) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+def load_h36m_2d(path: str | os.PathLike, allow_pickle: bool = False
+                 ) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
     """``data_2d_h36m_*.npz``: ``positions_2d[subject][action]`` = list over cameras of (T, 17, 2|3) pixels.
 
-    Returns (positions, metadata); a third channel (detector score) is kept when present.
+    Returns (positions, metadata); a third channel (detector score) is kept when present. The file is a
+    pickle: read only with ``allow_pickle=True``, for files you trust.
     """
-    z = _open_npz(path, allow_pickle=True)
-    for key in ("positions_2d", "metadata"):
-        if key not in z.files:
-            raise ValueError(f"{path}: missing key {key!r}")
-    data = z["positions_2d"].item()
-    meta = z["metadata"].item()
-    if not isinstance(data, dict) or not isinstance(meta, dict):
-        raise ValueError(f"{path}: 'positions_2d' and 'metadata' must be pickled dicts")
+    data = _pickled_dict(path, "positions_2d", allow_pickle)
+    meta = _pickled_dict(path, "metadata", allow_pickle)
     n = meta.get("num_joints", NUM_JOINTS)
     if n != NUM_JOINTS:
         raise ValueError(f"{path}: metadata says {n} joints; only the 17-joint H36M layout is supported")
@@ -200,12 +229,16 @@ def load_input_2d(path: str | os.PathLike) -> Input2D:
     missing = [k for k in ("keypoints", "scores", "width", "height", "fps") if k not in z.files]
     if missing:
         raise ValueError(f"{path}: missing key(s) {missing}")
-    layout = str(z["layout"]) if "layout" in z.files else "h36m"
+    layout = "h36m"
+    if "layout" in z.files:
+        raw = _member(z, "layout", path)
+        if raw.shape != () or raw.dtype.kind not in "US":
+            raise ValueError(f"{path}: layout must be a single string, got {raw.dtype} of shape {raw.shape}")
+        layout = str(raw)
     if layout != "h36m" and layout not in LAYOUTS:
         raise ValueError(f"{path}: unknown layout {layout!r}; expected one of {['h36m', *LAYOUTS]}")
     n = NUM_JOINTS if layout == "h36m" else len(LAYOUTS[layout])
-    kp = np.asarray(z["keypoints"], dtype=np.float64)
-    sc = np.asarray(z["scores"], dtype=np.float64)
+    kp, sc = (_numeric(_member(z, k, path), path, k) for k in ("keypoints", "scores"))
     if kp.ndim != 3 or kp.shape[1:] != (n, 2):
         raise ValueError(f"{path}: keypoints must be (T, {n}, 2) for layout {layout!r}, got {kp.shape}")
     if sc.shape != kp.shape[:2]:
@@ -217,14 +250,28 @@ def load_input_2d(path: str | os.PathLike) -> Input2D:
                          "(mark a missing keypoint with score 0 instead)")
     if sc.min() < 0 or sc.max() > 1:
         raise ValueError(f"{path}: scores must lie in [0, 1], got [{sc.min():.3g}, {sc.max():.3g}]")
-    width, height, fps = float(z["width"]), float(z["height"]), float(z["fps"])
-    if width <= 0 or height <= 0 or not fps > 0:
-        raise ValueError(f"{path}: width, height and fps must be positive, got {width}, {height}, {fps}")
+    width, height, fps = (_scalar(_member(z, k, path), path, k) for k in ("width", "height", "fps"))
     kp17, sc17 = to_h36m(kp, sc, layout)
     extra = {}
     if "gt_poses_3d" in z.files:  # examples made from mocap carry their 3D truth
-        extra["gt_poses_3d"] = _check_poses(z["gt_poses_3d"], path, "gt_poses_3d")
+        extra["gt_poses_3d"] = _check_poses(_member(z, "gt_poses_3d", path), path, "gt_poses_3d")
     return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), int(width), int(height), fps, layout, extra)
+
+
+def _numeric(arr: np.ndarray, path, key: str) -> np.ndarray:
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} must be numeric, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _scalar(arr: np.ndarray, path, key: str) -> float:
+    """A positive, finite number stored as a 0-d (or 1-element) array."""
+    if arr.size != 1 or arr.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} must be a single number, got {arr.dtype} of shape {arr.shape}")
+    v = float(arr.reshape(()))
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{path}: {key} must be a positive number, got {v}")
+    return v
 
 
 def save_input_2d(path: str | os.PathLike, keypoints: np.ndarray, scores: np.ndarray, width: int, height: int,

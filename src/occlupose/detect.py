@@ -67,13 +67,22 @@ class HOGDetector:
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
+    #: OpenCV's people detector window (w, h) plus its padding: smaller frames crash OpenCV natively
+    min_size = (64 + 16, 128 + 16)
+
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cv2 = cv2_module()
         s = self.cfg.win_stride
+        h, w = frame.shape[:2]
+        zoom = max(1.0, self.min_size[0] / w, self.min_size[1] / h)
+        if zoom > 1:  # a frame smaller than the window: search it enlarged
+            frame = cv2.resize(frame, (max(self.min_size[0], int(np.ceil(w * zoom))),
+                                       max(self.min_size[1], int(np.ceil(h * zoom)))), interpolation=cv2.INTER_LINEAR)
         rects, weights = self.hog.detectMultiScale(frame, winStride=(s, s), padding=(8, 8),
                                                    scale=self.cfg.pyramid_scale)
         if len(rects) == 0:
             return np.zeros((0, 4)), np.zeros(0)
-        rects = np.asarray(rects, float).reshape(-1, 4)
+        rects = np.asarray(rects, float).reshape(-1, 4) / zoom
         scores = np.asarray(weights, float).ravel()
         cx, cy = rects[:, 0] + rects[:, 2] / 2, rects[:, 1] + rects[:, 3] / 2
         w, h = rects[:, 2] * self.cfg.shrink[0], rects[:, 3] * self.cfg.shrink[1]

@@ -21,6 +21,7 @@ from torch import nn
 
 from .checkpoint import read_checkpoint
 from .skeleton import NUM_JOINTS
+from .validate import at_least, positive
 
 CHECKPOINT_FORMAT = "occlupose-hourglass"
 CHECKPOINT_VERSION = 1
@@ -40,6 +41,15 @@ class HourglassConfig:
     sigma: float = 2.0
     #: keypoint layout of the output channels (see skeleton.to_h36m)
     layout: str = "h36m"
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "stacks", "features", "depth", "joints", integer=True)
+        positive(self, "sigma")
+        # every downsampling halves the heatmap: it must stay a whole number of pixels
+        if not (isinstance(self.input_size, int) and self.input_size >= 4 * 2**self.depth
+                and self.input_size % (4 * 2**self.depth) == 0):
+            raise ValueError(f"HourglassConfig.input_size must be a multiple of {4 * 2**self.depth} (4 x 2^depth), "
+                             f"got {self.input_size!r}")
 
     @property
     def heatmap_size(self) -> int:
@@ -90,8 +100,6 @@ class StackedHourglass(nn.Module):
 
     def __init__(self, cfg: HourglassConfig = HourglassConfig()):
         super().__init__()
-        if cfg.input_size % (4 * 2 ** cfg.depth):
-            raise ValueError(f"input_size {cfg.input_size} must be a multiple of 4 * 2**depth = {4 * 2 ** cfg.depth}")
         self.cfg = cfg
         f = cfg.features
         self.stem = nn.Sequential(

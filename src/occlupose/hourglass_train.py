@@ -40,6 +40,7 @@ from .hourglass import (
 from .keypoints2d import VISIBLE
 from .metrics import mpjpe
 from .train import lr_at
+from .validate import at_least, positive, within
 
 
 class Source(Protocol):
@@ -60,6 +61,12 @@ class HourglassTrainConfig:
     threads: int = 0
     log_every: int = 50
     checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "steps", "batch_size", "log_every", "checkpoint_every", integer=True)
+        at_least(self, 0, "seed", "threads", integer=True)
+        positive(self, "lr", "lr_final")
+        within(self, 0.0, 1.0, "lr_drop_at")
 
 
 def targets_for(keypoints: torch.Tensor, state: torch.Tensor, cfg: HourglassConfig

@@ -121,23 +121,60 @@ def resample(x: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = 
     t = len(x)
     if n_out is None:
         n_out = max(1, int(round((t - 1) * dst_fps / src_fps)) + 1) if t > 1 else 1
-    if t == 1 or abs(src_fps - dst_fps) < 1e-9 and n_out == t:
-        return np.repeat(x[:1], n_out, 0) if t == 1 else x.copy()
-    pos = np.arange(n_out) * (src_fps / dst_fps)
-    pos = np.clip(pos, 0, t - 1)
-    i0 = np.floor(pos).astype(int)
-    i1 = np.minimum(i0 + 1, t - 1)
-    w = (pos - i0).reshape(-1, *([1] * (x.ndim - 1)))
+    return resample_at(x, np.arange(t) / src_fps, np.arange(n_out) / dst_fps)
+
+
+def resample_at(x: np.ndarray, t_src: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
+    """Linear interpolation of (T, ...) samples taken at times ``t_src`` (T,) increasing, at times ``t_dst``
+    (N,); times outside ``t_src`` hold the edge sample."""
+    x = np.asarray(x)
+    t_src, t_dst = np.asarray(t_src, np.float64), np.asarray(t_dst, np.float64)
+    if len(x) == 1:
+        return np.repeat(x[:1], len(t_dst), 0).astype(np.float64)
+    i1 = np.clip(np.searchsorted(t_src, t_dst, side="right"), 1, len(t_src) - 1)
+    i0 = i1 - 1
+    span = np.maximum(t_src[i1] - t_src[i0], 1e-12)
+    w = np.clip((t_dst - t_src[i0]) / span, 0.0, 1.0).reshape(-1, *([1] * (x.ndim - 1)))
     return (1 - w) * x[i0] + w * x[i1]
+
+
+def frame_times(n: int, fps: float | None, times: np.ndarray | None) -> np.ndarray:
+    """(n,) seconds of each frame: ``times`` when given (variable frame rate), else ``i / fps``."""
+    if times is None:
+        if fps is None or not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"the frame rate must be a positive number, got {fps}")
+        return np.arange(n) / fps
+    times = np.asarray(times, np.float64)
+    if times.shape != (n,) or not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+        raise ValueError(f"frame times must be ({n},) finite and increasing")
+    return times
+
+
+def usable_keypoints(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
+    """(T, 17) reliability with the frames whose reliable keypoints all sit on one point (a tool's "no person"
+    placeholder, such as every joint at (0, 0)) marked missing; an error when no frame is left."""
+    rel = np.asarray(reliable, bool)
+    if not rel.any():
+        raise ValueError("no keypoint is reliable in any frame (every score is below the threshold): "
+                         "there is nothing to lift")
+    lo = np.where(rel[..., None], keypoints, np.inf).min(1)  # (T, 2)
+    hi = np.where(rel[..., None], keypoints, -np.inf).max(1)
+    spread = np.where(rel.any(1), (hi - lo).max(-1), 0.0)
+    rel = rel & (spread > 0)[:, None]
+    if not rel.any():
+        raise ValueError("in every frame the reliable keypoints sit on one point (e.g. all at (0, 0)): "
+                         "that is no person; there is nothing to lift")
+    return rel
 
 
 @torch.no_grad()
 def lift(model: PoseLifter, keypoints: np.ndarray, reliable: np.ndarray, fps: float | None = None,
-         device: str = "cpu") -> np.ndarray:
+         device: str = "cpu", times: np.ndarray | None = None) -> np.ndarray:
     """Lift one 2D sequence: keypoints (T, 17, 2) in any unit (pixels, y down), reliable (T, 17) bool.
 
-    Resamples to the model's frame rate and back, so any fps and any T >= 1 work. Returns (T, 17, 3)
-    root-relative camera-frame poses in metres.
+    Frames are at ``times`` (T,) seconds when given (variable frame rate video), else every 1/``fps`` s
+    (default: the model's rate). The sequence is resampled to the model's frame rate and back, so any rate
+    and any T >= 1 work. Returns (T, 17, 3) root-relative camera-frame poses in metres.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     rel = np.asarray(reliable, dtype=bool)
@@ -147,19 +184,21 @@ def lift(model: PoseLifter, keypoints: np.ndarray, reliable: np.ndarray, fps: fl
         raise ValueError("empty sequence (T = 0)")
     if not np.all(np.isfinite(kp[rel])):
         raise ValueError("reliable keypoints contain NaN or infinite values")
+    rel = usable_keypoints(kp, rel)
     kp = np.where(rel[..., None], kp, 0.0)
-    t = len(kp)
     model_fps = model.cfg.fps
-    fps = model_fps if fps is None else fps
-    if abs(fps - model_fps) > 1e-6 and t > 1:
-        kp_m = resample(kp, fps, model_fps)
-        rel_m = resample(rel.astype(np.float64), fps, model_fps) > 0.999
-    else:
+    t_in = frame_times(len(kp), model_fps if fps is None and times is None else fps, times)
+    t_model = t_in[0] + np.arange(int(np.floor((t_in[-1] - t_in[0]) * model_fps + 1e-6)) + 1) / model_fps
+    same = len(t_model) == len(t_in) and np.allclose(t_model, t_in, atol=1e-6)
+    if same:
         kp_m, rel_m = kp, rel
+    else:
+        kp_m = resample_at(kp, t_in, t_model)
+        rel_m = resample_at(rel.astype(np.float64), t_in, t_model) > 0.999
     x, _, _, _ = prepare_input(kp_m, rel_m, model.cfg.occlusion_aware)
     model.eval()
     _, out = model(torch.from_numpy(x[None]).to(device))
     poses = out[0].cpu().numpy().astype(np.float64)
-    if len(poses) != t:
-        poses = resample(poses, model_fps, fps, n_out=t)
+    if not same:
+        poses = resample_at(poses, t_model, t_in)
     return poses.astype(np.float32)

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from .cylinder import CylinderConfig, visibility
 from .skeleton import BONES, SYMMETRIC_BONES
+from .validate import at_least
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -98,6 +99,9 @@ class LossWeights:
     w1: float = 1.0  # L_3D
     w2: float = 0.1  # L_reg
     w_2d: float = 1.0  # L_2D (Eq. 9 has none; kept for the ablation of the 2D TCN)
+
+    def __post_init__(self) -> None:
+        at_least(self, 0.0, "alpha", "beta", "w1", "w2", "w_2d")
 
 
 def loss_3d(pred: torch.Tensor, gt: torch.Tensor, gt_2d: torch.Tensor, visible: torch.Tensor, zeta: torch.Tensor,

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .skeleton import NUM_JOINTS
+from .validate import at_least, within
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class TCNConfig:
     channels: int = 128
     dropout: float = 0.1
     kernel: int = 5
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "channels", integer=True)
+        within(self, 0.0, 0.99, "dropout")
+        # odd, so that "same" padding keeps the length; >= 3 for the transposed convolutions' padding
+        if not (isinstance(self.kernel, int) and self.kernel >= 3 and self.kernel % 2 == 1):
+            raise ValueError(f"TCNConfig.kernel must be an odd integer >= 3, got {self.kernel!r}")
 
 
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1) -> nn.Conv1d:

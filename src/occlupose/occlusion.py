@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validate import positive, within
+
 
 @dataclass(frozen=True)
 class OcclusionFilterConfig:
@@ -20,6 +22,10 @@ class OcclusionFilterConfig:
 
     sigma: float = 0.1
     threshold: float = 0.3
+
+    def __post_init__(self) -> None:
+        positive(self, "sigma")
+        within(self, 0.0, 1.0, "threshold")
 
 
 def flow_consistency(conf: np.ndarray, flow: np.ndarray, disp: np.ndarray, box_size: np.ndarray,

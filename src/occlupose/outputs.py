@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .bvh import write_bvh
+from .safeio import refuse_existing
 from .skeleton import JOINT_NAMES
 
 
@@ -17,7 +18,8 @@ from .skeleton import JOINT_NAMES
 class PersonTrack:
     """One person's result over frames ``frames`` (T,) of the video: ``poses_3d`` (T, 17, 3) metres,
     root-relative camera frame; ``keypoints_2d`` (T, 17, 2) pixels; ``confidence`` (T, 17) after Eq. 2;
-    ``reliable`` (T, 17) bool, what the lifter was told it could trust."""
+    ``reliable`` (T, 17) bool, what the lifter was told it could trust; ``times`` (T,) seconds from the
+    video's first frame (its timestamps: right for variable frame rates too), None when unknown."""
 
     track_id: int
     frames: np.ndarray
@@ -25,10 +27,13 @@ class PersonTrack:
     keypoints_2d: np.ndarray
     confidence: np.ndarray
     reliable: np.ndarray
+    times: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = len(self.frames)
         shapes = {"poses_3d": (t, 17, 3), "keypoints_2d": (t, 17, 2), "confidence": (t, 17), "reliable": (t, 17)}
+        if self.times is not None:
+            shapes["times"] = (t,)
         for name, shape in shapes.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"track {self.track_id}: {name} must be {shape}, got {np.shape(getattr(self, name))}")
@@ -45,20 +50,20 @@ def write_tracks(out_dir: str | Path, tracks: list[PersonTrack], fps: float, ove
     """Write every result file; refuses to replace existing ones unless ``overwrite``. Returns the paths."""
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, tracks)
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
+    refuse_existing(paths, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     arrays = {"track_ids": np.array([t.track_id for t in tracks], dtype=np.int64), "fps": np.float64(fps),
               "joint_names": np.array(JOINT_NAMES)}
     for t in tracks:
-        for name in ("frames", "poses_3d", "keypoints_2d", "confidence", "reliable"):
-            arrays[f"track{t.track_id}_{name}"] = np.asarray(getattr(t, name))
+        for name in ("frames", "poses_3d", "keypoints_2d", "confidence", "reliable", "times"):
+            if getattr(t, name) is not None:
+                arrays[f"track{t.track_id}_{name}"] = np.asarray(getattr(t, name))
     np.savez_compressed(out_dir / "poses3d.npz", **arrays)
     doc = {
         "fps": fps, "joint_names": list(JOINT_NAMES), "units": "metres, camera frame (x right, y down, z forward), "
         "root-relative", "tracks": [
             {"id": t.track_id, "frames": np.asarray(t.frames).tolist(),
+             **({"times": np.round(np.asarray(t.times, float), 6).tolist()} if t.times is not None else {}),
              "poses_3d": np.round(np.asarray(t.poses_3d, float), 5).tolist(),
              "keypoints_2d": np.round(np.asarray(t.keypoints_2d, float), 2).tolist(),
              "confidence": np.round(np.asarray(t.confidence, float), 4).tolist(),

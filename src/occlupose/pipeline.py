@@ -8,12 +8,14 @@ gaps bridged as missing frames) -> optical flow at the keypoints -> Eq. 2 confid
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import check_device
 from .detect import BlazePoseDetector, CombinedDetector, HOGDetector, PersonDetector, cv2_module
 from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
@@ -21,6 +23,7 @@ from .outputs import PersonTrack
 from .pose2d import BlazePoseBackend, PoseBackend, rois_from_boxes
 from .skeleton import to_h36m
 from .tracking import Detection, Tracker, TrackerConfig, box_iou, pose_similarity
+from .validate import at_least, within
 from .video import VideoInfo, probe, read_frames
 
 DETECTORS = ("hog+blazepose", "hog", "blazepose")
@@ -59,6 +62,21 @@ class RunConfig:
     tracker: TrackerConfig = TrackerConfig()
     flow: FlowConfig = FlowConfig()
 
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}; expected one of {DETECTORS}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown 2D backend {self.backend!r}; expected one of {BACKENDS}")
+        if self.backend == "hourglass" and not self.weights:
+            raise ValueError("the hourglass backend needs --weights FILE (train one: occlupose hourglass train)")
+        at_least(self, 1, "detect_every", "min_track_frames", "threads", integer=True)
+        at_least(self, 0, "max_people", integer=True)
+        within(self, 0.0, 1.0, "min_presence", "duplicate_oks", "covered_iou")
+        at_least(self, 0.0, "start")
+        if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
+            raise ValueError(f"--start {self.start:g} / --end {self.end:g}: need 0 <= start < end")
+        check_device(self.device)
+
 
 @dataclass
 class RunResult:
@@ -68,10 +86,31 @@ class RunResult:
     frame_range: tuple[int, int]
     #: seconds spent per stage (STAGES)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: (frames,) time of each processed frame in seconds from the video's first frame (its timestamps)
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: tracks found but too short to keep (seen in fewer than min_track_frames frames)
+    short_tracks: int = 0
+    #: problems met that did not stop the run (a damaged or truncated file)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
         return self.frame_range[1] - self.frame_range[0]
+
+    @property
+    def fps(self) -> float:
+        """The true frame rate, from the frames' timestamps (a container's nominal rate can be wrong: some
+        variable-frame-rate files announce 1000 fps)."""
+        return measured_fps(self.times, self.video.fps)
+
+    def no_person_reason(self) -> str:
+        first, end = self.frame_range
+        where = f"{self.video.path} (frames {first}-{end - 1})"
+        if self.short_tracks:
+            return (f"{self.short_tracks} person track(s) in {where}, each seen in too few frames to lift "
+                    f"(need {RunConfig.min_track_frames} frames, or the whole clip if shorter) or with no keypoint "
+                    "passing the occlusion filter")
+        return f"no person found in {where}"
 
     def stage_fps(self) -> dict[str, float]:
         return {k: self.frames / v if v > 0 else float("inf") for k, v in self.seconds.items()}
@@ -111,12 +150,15 @@ def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
     return np.concatenate([keypoints.min(1), keypoints.max(1)], 1)
 
 
-def _frame_range(info: VideoInfo, cfg: RunConfig) -> tuple[int, int | None]:
-    if cfg.start < 0 or (cfg.end is not None and cfg.end <= cfg.start):
-        raise ValueError(f"--start {cfg.start} / --end {cfg.end}: need 0 <= start < end")
-    first = int(round(cfg.start * info.fps))
-    last = None if cfg.end is None else int(round(cfg.end * info.fps))
-    return first, last
+def measured_fps(times: np.ndarray, nominal: float) -> float:
+    """Frames per second from frame timestamps (median interval), else the container's ``nominal`` rate (also
+    when the two agree to 0.1 %, so a 25 fps file says 25, not 25.0000001)."""
+    d = np.diff(np.asarray(times, np.float64))
+    d = d[d > 0]
+    if not len(d):
+        return float(nominal)
+    fps = float(1.0 / np.median(d))
+    return float(nominal) if nominal > 0 and abs(fps - nominal) < 1e-3 * nominal else round(fps, 6)
 
 
 def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
@@ -126,7 +168,6 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     cv2 = cv2_module()
     cv2.setNumThreads(cfg.threads)
     info = probe(path)
-    first, last = _frame_range(info, cfg)
     detector = detector or make_detector(cfg.detector, cfg.threads)
     backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device)
     tracker = Tracker(cfg.tracker)
@@ -135,14 +176,17 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     follow: dict[int, np.ndarray] = {}  # track id -> region (3,) to crop in the next frame
     prev_gray: np.ndarray | None = None
     previous: dict[int, Detection] = {}  # track id -> its detection in the previous frame
-    total = (last if last is not None else info.frame_count) - first
+    duration = info.frame_count / info.fps if info.frame_count else 0.0
+    total = int(round(((cfg.end if cfg.end is not None else duration) - cfg.start) * info.fps))
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=max(total, 0) or None, unit="frame", desc="video", dynamic_ncols=True)
-    n_read, end_index = 0, first
-    frames = read_frames(path, first, last)
+    n_read, first, end_index, origin = 0, None, 0, None
+    times: list[float] = []
+    problems: list[str] = []
+    frames = read_frames(path, problems=problems)
     while True:
         t0 = time.perf_counter()
         item = next(frames, None)
@@ -150,9 +194,16 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         seconds["decode"] += t1 - t0
         if item is None:
             break
-        idx, frame = item
+        idx, stamp, frame = item
+        origin = stamp if origin is None else origin
+        if stamp - origin < cfg.start - 1e-6:  # --start and --end select by the frames' own times
+            continue
+        if cfg.end is not None and stamp - origin >= cfg.end - 1e-6:
+            break
+        first = idx if first is None else first
         n_read += 1
         end_index = idx + 1
+        times.append(stamp - origin)
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         if prev_gray is not None and previous:
             ids = list(previous)
@@ -162,7 +213,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         t2 = time.perf_counter()
         seconds["flow"] += t2 - t1
         rois = [follow[tid] for tid in follow]
-        if (idx - first) % max(cfg.detect_every, 1) == 0:
+        if (idx - first) % cfg.detect_every == 0:
             boxes, _ = detector(frame)
             if len(boxes) and follow:
                 followed = np.array([previous[tid].box for tid in follow])
@@ -202,9 +253,12 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     if bar is not None:
         bar.close()
     if n_read == 0:
-        where = f" from {cfg.start:g} s" if first else ""
-        raise ValueError(f"{info.path}: no frames to read{where}")
-    return info, tracker, flows, (first, end_index), seconds
+        where = f" from {cfg.start:g} s" if cfg.start else ""
+        raise ValueError(f"{info.path}: no frames to read{where}" + (f" ({problems[0]})" if problems else ""))
+    if not problems and cfg.end is None and cfg.start == 0 and info.frame_count > 2 * n_read + 5:
+        problems.append(f"{info.path}: decoded {n_read} frames but the file announces {info.frame_count}; it may "
+                        "be truncated, results cover the frames that could be read")
+    return info, tracker, flows, (first, end_index), seconds, np.asarray(times), problems
 
 
 def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
@@ -213,11 +267,15 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
     0, 1, ... in order of first appearance; a result with no tracks means no person was found."""
     from .lifter import lift
 
-    info, tracker, flows, frame_range, seconds = track_video(path, cfg, detector, backend, progress)
+    info, tracker, flows, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
     t0 = time.perf_counter()
     tracks: list[PersonTrack] = []
+    # a clip shorter than min_track_frames keeps a person seen in all of it
+    min_frames = min(cfg.min_track_frames, frame_range[1] - frame_range[0])
+    short = 0
     for track in tracker.tracks:
-        if len(track.frames) < cfg.min_track_frames:
+        if len(track.frames) < min_frames:
+            short += 1
             continue
         frames, kp, conf, boxes = track.arrays()
         t = len(frames)
@@ -231,8 +289,12 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         conf_star = track_confidence(conf, kp, seen, flow, flow_ok, box_size, cfg.occlusion.sigma)
         reliable = conf_star >= cfg.occlusion.threshold
-        poses = lift(model, kp, reliable, info.fps, cfg.device)
+        if not reliable.any():  # nothing of this person was ever trusted: no pose to give
+            short += 1
+            continue
+        track_times = times[frames - frame_range[0]]
+        poses = lift(model, kp, reliable, device=cfg.device, times=track_times)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
-                                  conf_star.astype(np.float32), reliable))
+                                  conf_star.astype(np.float32), reliable, track_times))
     seconds["lift"] += time.perf_counter() - t0
-    return RunResult(info, tracks, frame_range, seconds)
+    return RunResult(info, tracks, frame_range, seconds, times, short, problems)

@@ -185,12 +185,13 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
         from tqdm import tqdm
 
         bar = tqdm(total=last - first, unit="frame", desc="render", dynamic_ncols=True)
-    with VideoWriter(out_path, info.fps, w + panel, h) as writer:
-        for idx, frame in read_frames(video_path, first, last):
+    fps = result.fps
+    with VideoWriter(out_path, fps, w + panel, h) as writer:
+        for idx, stamp, frame in read_frames(video_path, first, last):
             canvas = np.zeros((h, w + panel, 3), np.uint8)
             canvas[:, :w] = frame
             canvas[:, w:] = 24
-            angle = 2 * np.pi * (idx - first) / (spin_seconds * info.fps)
+            angle = 2 * np.pi * (idx - first) / (spin_seconds * fps)
             present = [(k, rows[k][idx]) for k in range(len(rows)) if idx in rows[k]]
             n = max(len(present), 1)
             px_per_m = panel / max(2.4, 1.2 * n)
@@ -205,7 +206,7 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
                         (255, 255, 255), 1, cv2.LINE_AA)
             cv2.putText(canvas, "3D (turning view)", (w + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 200, 200),
                         1, cv2.LINE_AA)
-            writer.write(canvas)
+            writer.write(canvas, stamp)
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,10 +23,12 @@ from tqdm import tqdm
 
 from . import losses as L
 from .augment import Augmenter
+from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, load_mocap, sample_windows
-from .lifter import PoseLifter, prepare_input, save_checkpoint
+from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, prepare_input, save_checkpoint
 from .models import Discriminator
+from .safeio import atomic_file, check_writable, clear_owned, output_path
 from .skeleton import NUM_JOINTS
 
 
@@ -88,19 +91,37 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
+#: the files a run folder holds; a restart with ``overwrite`` removes an earlier run's
+RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|.*\.pt\.tmp"
+
+
+def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
+    """The checked run folder and whether training continues from its ``last.pt``. Writes nothing."""
+    run_dir = output_path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"{run_dir}: exists and is not a folder; -o names the run folder")
+    used = run_dir.is_dir() and any(run_dir.iterdir())
+    continuing = resume and (run_dir / "last.pt").is_file()
+    if resume and used and not continuing:
+        raise FileNotFoundError(f"{run_dir / 'last.pt'}: nothing to resume from in this non-empty run folder")
+    if used and not (continuing or overwrite):
+        raise FileExistsError(f"{run_dir} is not empty: pass --resume to continue or --overwrite to restart")
+    check_writable(run_dir, "run folder")
+    return run_dir, continuing
+
+
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, device: str | None = None,
           progress: bool = True, overwrite: bool = False) -> Path:
-    """Train and return the path of the final checkpoint (``run_dir/final.pt``)."""
+    """Train and return the path of the final checkpoint (``run_dir/final.pt``).
+
+    Everything is checked (folder, device, data, the checkpoint to resume from) before anything is written;
+    a run that fails before its first checkpoint leaves no folder behind, and an interrupted one saves
+    ``last.pt`` so that ``resume`` continues it."""
     rank, world = _distributed()
-    run_dir = Path(run_dir)
+    run_dir, continuing = _run_folder(run_dir, resume, overwrite)
     last = run_dir / "last.pt"
-    if rank == 0:
-        if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
-            raise FileExistsError(f"{run_dir} is not empty: pass --resume to continue or --overwrite to restart")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    device = check_device(device if device is not None or not torch.cuda.is_available()
+                          else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
@@ -113,31 +134,50 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr) if disc is not None else None
     start = 0
-    if resume and last.is_file():
-        ckpt = torch.load(last, map_location=device, weights_only=False)
+    if continuing:
+        ckpt = read_checkpoint(last, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training state", device)
         saved = from_dict(TrainConfig, ckpt["config"], str(last))
         # a run may be extended (more steps) or logged differently, nothing else may change
         if replace(saved, steps=cfg.steps, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every) != cfg:
             raise ValueError(f"{last}: was trained with a different config; resume with the same one "
                              "(only steps, log_every and checkpoint_every may change)")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if disc is not None:
-            disc.load_state_dict(ckpt["discriminator"])
-            opt_d.load_state_dict(ckpt["disc_optimizer"])
-        rng = np.random.default_rng([cfg.seed, rank, ckpt["step"]])
-        torch.manual_seed(cfg.seed + rank + ckpt["step"])
-        start = ckpt["step"]
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+        try:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if disc is not None:
+                disc.load_state_dict(ckpt["discriminator"])
+                opt_d.load_state_dict(ckpt["disc_optimizer"])
+            start = int(ckpt["step"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ValueError(f"{last}: not a complete training state ({exc})") from exc
+        rng = np.random.default_rng([cfg.seed, rank, start])
+        torch.manual_seed(cfg.seed + rank + start)
+    created = not run_dir.exists()
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not continuing:
+            clear_owned(run_dir, RUN_FILES)
+        with atomic_file(run_dir / "config.yaml", overwrite=True) as tmp:
+            save_config(cfg, tmp)
+    try:
+        return _train_loop(cfg, model, disc, opt, opt_d, data, aug, rng, run_dir, start, device, world, rank,
+                           progress)
+    except BaseException:
+        if rank == 0 and created and not last.is_file():  # nothing to resume: leave nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
-    w = cfg.weights
+
+def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None, opt, opt_d, data: TrainData,
+                aug: Augmenter, rng: np.random.Generator, run_dir: Path, start: int, device: str, world: int,
+                rank: int, progress: bool) -> Path:
+    last = run_dir / "last.pt"
+    net: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     log_path = run_dir / "log.csv"
-    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    log_file = open(log_path, "a" if start else "w", newline="") if rank == 0 else None
     writer = csv.writer(log_file) if log_file else None
     if writer and start == 0:
-        writer.writerow(["step", "lr", "loss", "l2d", "mse", "proj", "sym", "adv", "reg", "disc", "seconds"])
+        writer.writerow(["step", "lr", "loss", *STEP_TERMS, "seconds"])
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress or rank != 0,
                desc=f"train {cfg.name}", unit="step")
     t0 = time.time()
@@ -146,58 +186,33 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
             rows = [r for r in csv.reader(f)][1:]
         t0 -= float(rows[-1][-1]) if rows else 0.0
     acc: dict[str, float] = {}
-    for step in bar:
-        lr = lr_at(cfg, step)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        net.train()
-        batch = make_batch(rng, data, aug, cfg, device)
-        zeta = batch["zeta"]
-        pred_2d, pred_3d = net(batch["x"])
-        l2d = (L.loss_2d_tcn(pred_2d, batch["gt_2d"], batch["flags"]) if cfg.model.use_2d_tcn
-               else pred_3d.new_zeros(()))
-        fake = disc(pred_3d) if disc is not None else None
-        terms = L.loss_3d(pred_3d, batch["gt_3d"], batch["gt_2d"], batch["visible"], zeta, fake, w)
-        if not cfg.use_symmetry:
-            terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
-        zeta_reg = torch.zeros_like(zeta) if cfg.regularize_supervised else zeta
-        lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta_reg, cfg.augment.cylinder)
-                if cfg.use_pose_regularizer and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
-        loss = L.total_loss(l2d, terms["l3d"], lreg, w)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        ld = torch.zeros(())
-        if disc is not None:
-            for g in opt_d.param_groups:
-                g["lr"] = lr
-            ld = L.loss_discriminator(disc(batch["gt_3d"]), disc(pred_3d.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            ld.backward()
-            opt_d.step()
-        vals = {"loss": loss.item(), "l2d": l2d.item(), "mse": terms["mse"].item(), "proj": terms["proj"].item(),
-                "sym": terms["sym"].item(), "adv": terms["adv"].item(), "reg": lreg.item(), "disc": ld.item()}
-        for k, v in vals.items():
-            acc[k] = acc.get(k, 0.0) + v
-        n_done = step + 1
-        if rank == 0 and (n_done % cfg.log_every == 0 or n_done == cfg.steps):
-            cnt = cfg.log_every if n_done % cfg.log_every == 0 else n_done % cfg.log_every
-            mean = {k: v / cnt for k, v in acc.items()}
-            acc = {}
-            writer.writerow([n_done, lr, *(f"{mean[k]:.6g}" for k in vals), f"{time.time() - t0:.1f}"])
-            log_file.flush()
-            rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
-            bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
-        if rank == 0 and (n_done % cfg.checkpoint_every == 0 or n_done == cfg.steps):
-            extra = {"optimizer": opt.state_dict()}
-            if disc is not None:
-                extra.update(discriminator=disc.state_dict(), disc_optimizer=opt_d.state_dict())
-            save_checkpoint(last, model, cfg, n_done, extra)
-    if log_file:
-        log_file.close()
+    done = start
+    try:
+        for step in bar:
+            lr = lr_at(cfg, step)
+            vals = _step(cfg, net, model, disc, opt, opt_d, make_batch(rng, data, aug, cfg, device), lr, step)
+            for k, v in vals.items():
+                acc[k] = acc.get(k, 0.0) + v
+            done = step + 1
+            if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+                cnt = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                mean = {k: v / cnt for k, v in acc.items()}
+                acc = {}
+                writer.writerow([done, lr, *(f"{mean[k]:.6g}" for k in vals), f"{time.time() - t0:.1f}"])
+                log_file.flush()
+                rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
+                bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
+            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+                save_checkpoint(last, model, cfg, done, _train_state(opt, disc, opt_d))
+    except KeyboardInterrupt:
+        if rank == 0 and done > start:  # keep what was learnt: --resume continues from here
+            save_checkpoint(last, model, cfg, done, _train_state(opt, disc, opt_d))
+            print(f"\ninterrupted after step {done}: saved {last}; continue with --resume")
+        raise
+    finally:
+        bar.close()
+        if log_file:
+            log_file.close()
     final = run_dir / "final.pt"
     if rank == 0:
         save_checkpoint(final, model, cfg, cfg.steps)
@@ -205,3 +220,50 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
         torch.distributed.barrier()
     return final
 
+
+#: the loss terms of one step, as log.csv's columns
+STEP_TERMS = ("l2d", "mse", "proj", "sym", "adv", "reg", "disc")
+
+
+def _train_state(opt, disc, opt_d) -> dict:
+    extra = {"optimizer": opt.state_dict()}
+    if disc is not None:
+        extra.update(discriminator=disc.state_dict(), disc_optimizer=opt_d.state_dict())
+    return extra
+
+
+def _step(cfg: TrainConfig, net: nn.Module, model: PoseLifter, disc: Discriminator | None, opt, opt_d,
+          batch: dict[str, torch.Tensor], lr: float, step: int) -> dict[str, float]:
+    """One optimisation step of the lifter (Eq. 9) and of the discriminator; the loss terms' values."""
+    w = cfg.weights
+    for g in opt.param_groups:
+        g["lr"] = lr
+    net.train()
+    zeta = batch["zeta"]
+    pred_2d, pred_3d = net(batch["x"])
+    l2d = (L.loss_2d_tcn(pred_2d, batch["gt_2d"], batch["flags"]) if cfg.model.use_2d_tcn
+           else pred_3d.new_zeros(()))
+    fake = disc(pred_3d) if disc is not None else None
+    terms = L.loss_3d(pred_3d, batch["gt_3d"], batch["gt_2d"], batch["visible"], zeta, fake, w)
+    if not cfg.use_symmetry:
+        terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
+    zeta_reg = torch.zeros_like(zeta) if cfg.regularize_supervised else zeta
+    lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta_reg, cfg.augment.cylinder)
+            if cfg.use_pose_regularizer and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
+    loss = L.total_loss(l2d, terms["l3d"], lreg, w)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    ld = torch.zeros(())
+    if disc is not None:
+        for g in opt_d.param_groups:
+            g["lr"] = lr
+        ld = L.loss_discriminator(disc(batch["gt_3d"]), disc(pred_3d.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        ld.backward()
+        opt_d.step()
+    return {"loss": loss.item(), "l2d": l2d.item(), "mse": terms["mse"].item(), "proj": terms["proj"].item(),
+            "sym": terms["sym"].item(), "adv": terms["adv"].item(), "reg": lreg.item(), "disc": ld.item()}

@@ -60,22 +60,39 @@ def probe(path: str | Path) -> VideoInfo:
     return VideoInfo(path, width, height, fps, count)
 
 
-def read_frames(path: str | Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, RGB frame (H, W, 3) uint8) for frames start <= index < end, decoding from the beginning
-    (exact frame indices, whatever the container's seek accuracy)."""
+def read_frames(path: str | Path, start: int = 0, end: int | None = None, problems: list[str] | None = None
+                ) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield (index, time in seconds, RGB frame (H, W, 3) uint8) for frames start <= index < end, decoding
+    from the beginning (exact frame indices, whatever the container's seek accuracy).
+
+    Times are the frames' presentation timestamps, so a variable-frame-rate video keeps its true timing
+    (a frame without one gets the previous time plus one nominal interval). A file that stops decoding part
+    way (damaged or truncated) ends the frames there; with ``problems`` given, the reason is appended to it
+    instead of raising."""
     av = _av()
     path = Path(path)
+    i = -1
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            step = 1.0 / float(rate) if rate else 1.0 / 25.0
+            t_prev = None
             for i, frame in enumerate(container.decode(stream)):
                 if end is not None and i >= end:
                     break
+                t = frame.time
+                if t is None or (t_prev is not None and t <= t_prev):
+                    t = (t_prev + step) if t_prev is not None else 0.0
+                t_prev = t
                 if i >= start:
-                    yield i, frame.to_ndarray(format="rgb24")
+                    yield i, float(t), frame.to_ndarray(format="rgb24")
     except av.error.FFmpegError as exc:
-        raise ValueError(f"{path}: decoding failed ({exc})") from exc
+        if problems is None or i < 0:
+            raise ValueError(f"{path}: decoding failed ({exc})") from exc
+        problems.append(f"{path}: decoding stopped after frame {i} ({exc}); the file may be damaged or "
+                        "truncated, results cover the frames before")
 
 
 class VideoWriter:
@@ -91,15 +108,29 @@ class VideoWriter:
         self._stream.width, self._stream.height = self.width, self.height
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self._time_base = Fraction(1, 1000)
+        self._stream.codec_context.time_base = self._time_base
+        self._t0: float | None = None
+        self._last_pts = -1
+        self._count, self._fps = 0, float(fps)
         self._av = av
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, time: float | None = None) -> None:
+        """Append a frame; ``time`` (seconds) places it exactly (variable frame rate), else the next slot."""
         h, w = rgb.shape[:2]
         if (h, w) != (self.height, self.width):
             padded = np.zeros((self.height, self.width, 3), np.uint8)
             padded[:h, :w] = rgb[: self.height, : self.width]
             rgb = padded
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if time is None:
+            time = (self._t0 or 0.0) + self._count / self._fps
+        if self._t0 is None:
+            self._t0 = time
+        pts = max(int(round((time - self._t0) / self._time_base)), self._last_pts + 1)
+        frame.pts, frame.time_base = pts, self._time_base
+        self._last_pts = pts
+        self._count += 1
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 
