@@ -14,6 +14,9 @@ A detector maps an RGB frame (H, W, 3) uint8 to ``boxes`` (N, 4) x0 y0 x1 y1 pix
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,9 +110,30 @@ def mediapipe_model(relative: str) -> str:
 
 def tflite_interpreter(model_path: str, threads: int):
     litert = require("ai_edge_litert.interpreter", "running the BlazePose models")
-    interp = litert.Interpreter(model_path=model_path, num_threads=threads)
-    interp.allocate_tensors()
+    with native_stderr_silenced():  # TF Lite's C++ logger prints a banner ("Created ... XNNPACK delegate")
+        interp = litert.Interpreter(model_path=model_path, num_threads=threads)
+        interp.allocate_tensors()
     return interp
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send what native code writes to file descriptor 2 to /dev/null for the duration; Python's own
+    messages are not affected (they are written only after the block)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreters): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def ssd_anchors(input_size: int = 224, strides: tuple[int, ...] = (8, 16, 32, 32, 32), per_cell: int = 2

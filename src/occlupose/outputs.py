@@ -80,5 +80,19 @@ def write_tracks(out_dir: str | Path, tracks: list[PersonTrack], fps: float, ove
                     w.writerow([t.track_id, int(frame), name, f"{x:.5f}", f"{y:.5f}", f"{z:.5f}", f"{u:.2f}",
                                 f"{v:.2f}", f"{t.confidence[i, j]:.4f}", int(bool(t.reliable[i, j]))])
     for t in tracks:
-        write_bvh(out_dir / f"track{t.track_id}.bvh", t.poses_3d, fps)
+        write_bvh(out_dir / f"track{t.track_id}.bvh", constant_rate(t, fps), fps)
     return paths
+
+
+def constant_rate(track: PersonTrack, fps: float) -> np.ndarray:
+    """(N, 17, 3) poses at a constant ``fps`` over the track's time span, for formats with one frame time
+    (BVH): the poses themselves when the track's frames are already evenly spaced at that rate."""
+    if track.times is None or len(track.times) < 2:
+        return track.poses_3d
+    t = np.asarray(track.times, np.float64)
+    grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
+    if len(grid) == len(t) and np.allclose(grid, t, atol=0.25 / fps):
+        return track.poses_3d
+    from .lifter import resample_at
+
+    return resample_at(track.poses_3d, t, grid).astype(np.float32)

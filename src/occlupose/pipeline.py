@@ -255,7 +255,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     if n_read == 0:
         where = f" from {cfg.start:g} s" if cfg.start else ""
         raise ValueError(f"{info.path}: no frames to read{where}" + (f" ({problems[0]})" if problems else ""))
-    if not problems and cfg.end is None and cfg.start == 0 and info.frame_count > 2 * n_read + 5:
+    if not problems and cfg.end is None and cfg.start == 0 and info.frame_count > n_read + max(2, 0.02 * n_read):
         problems.append(f"{info.path}: decoded {n_read} frames but the file announces {info.frame_count}; it may "
                         "be truncated, results cover the frames that could be read")
     return info, tracker, flows, (first, end_index), seconds, np.asarray(times), problems
