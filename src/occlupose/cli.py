@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (OSError, ValueError, FloatingPointError) as exc:
-        print(f"occlupose: error: {exc}", file=sys.stderr)
+        print("occlupose: error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("occlupose: interrupted", file=sys.stderr)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import check_device
+from .safeio import atomic_file, check_new_file
+
 
 def _source(args, split: str, annotations: str | None = None):
     """The data a command works on: synthetic Cylinder Man renders of a mocap split, or COCO / MPII crops
@@ -34,8 +37,7 @@ def cmd_train(args) -> int:
                             input_size=args.input_size, sigma=args.sigma)
     cfg = HourglassTrainConfig(model=model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                lr_final=args.lr / 10, seed=args.seed, threads=args.threads)
-    if min(args.steps, args.batch_size, args.stacks, args.features) < 1:
-        raise ValueError("--steps, --batch-size, --stacks and --features must be >= 1")
+    check_device(args.device)
     train_src = _source(args, "train")
     # held out: the test subjects' renders, or the --val annotations in the training format
     val_src = _source(args, "test", args.val) if args.synthetic or args.val else None
@@ -62,22 +64,22 @@ def cmd_evaluate(args) -> int:
     from .hourglass import load_hourglass
     from .hourglass_train import evaluate_hourglass
 
+    fig = check_new_file(args.figure, args.overwrite, ".png") if args.figure else None
+    out = check_new_file(args.json, args.overwrite) if args.json else None
+    if args.count < 1:
+        raise ValueError(f"--count must be >= 1, got {args.count}")
     model, _ = load_hourglass(args.weights, args.device)
     args.input_size = model.cfg.input_size
     src = _source(args, "test")
     r = evaluate_hourglass(model, src, images=args.count, device=args.device)
     print(_format(r))
-    if args.figure:
-        fig = Path(args.figure)
-        if fig.exists() and not args.overwrite:
-            raise FileExistsError(f"{fig} exists; pass --overwrite to replace it")
-        _figure(model, src, fig, args.device)
+    if fig is not None:
+        with atomic_file(fig, args.overwrite) as tmp:
+            _figure(model, src, tmp, args.device)
         print(f"wrote {fig}")
-    if args.json:
-        out = Path(args.json)
-        if out.exists() and not args.overwrite:
-            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-        out.write_text(json.dumps(r, indent=1))
+    if out is not None:
+        with atomic_file(out, args.overwrite) as tmp:
+            tmp.write_text(json.dumps(r, indent=1))
     return 0
 
 
@@ -117,11 +119,10 @@ def _figure(model, src, path: Path, device: str, n: int = 8, zoom: int = 3) -> N
 def cmd_export(args) -> int:
     from .hourglass import export_onnx, load_hourglass
 
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    out = check_new_file(args.output, args.overwrite, ".onnx")
     model, _ = load_hourglass(args.weights)
-    export_onnx(model, out)
+    with atomic_file(out, args.overwrite) as tmp:
+        export_onnx(model, tmp)
     print(f"wrote {out} (input 'images' (B, 3, {model.cfg.input_size}, {model.cfg.input_size}) RGB in [0, 1])")
     return 0
 

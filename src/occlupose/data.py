@@ -24,6 +24,8 @@ MOCAP_FILE = "cmu_h36m17_50fps.npz"
 
 def _open_npz(path: str | os.PathLike, allow_pickle: bool = False):
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:

@@ -206,9 +206,12 @@ def soft_argmax(heatmaps: torch.Tensor, beta: float = 50.0) -> tuple[torch.Tenso
 def save_hourglass(path: str | os.PathLike, model: StackedHourglass, meta: dict | None = None) -> None:
     from dataclasses import asdict
 
+    from .safeio import atomic_file
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
-                "model": model.state_dict(), "meta": meta or {}}, path)
+    with atomic_file(path, overwrite=True) as tmp:  # a crash never leaves half a checkpoint
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(model.cfg),
+                    "model": model.state_dict(), "meta": meta or {}}, tmp)
 
 
 def load_hourglass(path: str | os.PathLike, device: str = "cpu") -> tuple[StackedHourglass, dict]:

@@ -19,6 +19,7 @@ from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .models import TCN, Lifter3D
 from .occlusion import network_input, normalize_2d
+from .safeio import atomic_file
 
 CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
@@ -89,9 +90,8 @@ def save_checkpoint(path: str | os.PathLike, model: PoseLifter, cfg: TrainConfig
         "git_commit": _git_commit(),
     }
     payload.update(extra or {})
-    tmp = Path(str(path) + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path, overwrite=True) as tmp:  # a crash never leaves half a checkpoint
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") -> LoadedModel:

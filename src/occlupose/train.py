@@ -92,7 +92,7 @@ def _distributed() -> tuple[int, int]:
 
 
 #: the files a run folder holds; a restart with ``overwrite`` removes an earlier run's
-RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|.*\.pt\.tmp"
+RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
