@@ -58,7 +58,7 @@ The default lifter of `occlupose lift` (2D TCN + 3D TCN, {count_parameters(shipp
 stored in float16, {out.stat().st_size / 1e6:.1f} MB).
 
 ## Data
-Open CMU mocap, `cmu_h36m17_50fps.npz` (bundled: `src/occlupose/mocap/`, a copy of `../shared/data`): the 11 training subjects
+Open CMU mocap, `cmu_h36m17_50fps.npz` (bundled: `src/occlupose/mocap/`): the 11 training subjects
 ({", ".join(mocap.subjects("train"))}), fully supervised, seen through random virtual cameras (Sec. 4.2) with
 Cylinder Man occlusion labels, virtual occluders and the synthetic detector of `augment.py`.
 Test subjects {", ".join(mocap.subjects("test"))} were never used for training or model choice.

@@ -53,12 +53,12 @@ def _member(z, key: str, path) -> np.ndarray:
 def _pickled_dict(path, key: str, allow_pickle: bool) -> dict:
     """VideoPose3D stores nested dicts as pickled object arrays. Unpickling can run code hidden in a file, so
     it happens only when the caller trusts the file and says so (``allow_pickle``, CLI ``--allow-pickle``)."""
+    z = _open_npz(path, allow_pickle=allow_pickle)
+    if key not in z.files:
+        raise ValueError(f"{path}: missing key {key!r}")
     if not allow_pickle:
         raise ValueError(f"{path}: VideoPose3D-style files store {key!r} as a pickle, and unpickling a file can run "
                          "code in it; if you trust this file, pass allow_pickle=True (CLI: --allow-pickle)")
-    z = _open_npz(path, allow_pickle=True)
-    if key not in z.files:
-        raise ValueError(f"{path}: missing key {key!r}")
     try:
         data = z[key].item()
     except Exception as exc:
