@@ -86,8 +86,9 @@ def cmd_lift(args) -> int:
         for wanted, suffix in ((args.render, ".png"), (args.bvh, ".bvh")):
             if wanted:
                 check_new_file(t.with_suffix(suffix), args.overwrite, new_folder=several)
-    threshold = OcclusionFilterConfig(threshold=args.threshold).threshold if args.threshold is not None \
-        else OcclusionFilterConfig().threshold
+    # the filter's config checks the range (0 <= b <= 1, finite)
+    threshold = (OcclusionFilterConfig() if args.threshold is None
+                 else OcclusionFilterConfig(threshold=args.threshold)).threshold
     data = [load_input_2d(p) for p in inputs]  # validate every input before any work
     loaded = load_checkpoint(args.model, args.device)
     for src, d in zip(inputs, data):
