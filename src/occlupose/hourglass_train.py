@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from .hourglass import (
 )
 from .keypoints2d import VISIBLE
 from .metrics import mpjpe
-from .safeio import check_writable, clear_owned, output_path
+from .safeio import clear_owned, made_folder, run_folder
 from .train import lr_at
 from .validate import at_least, positive, within
 
@@ -90,22 +89,13 @@ def train_hourglass(cfg: HourglassTrainConfig, source: Source, run_dir: str | os
                     overwrite: bool = False, meta: dict | None = None) -> Path:
     """Train with intermediate supervision on every stack; return ``run_dir/final.pt``. The folder is made
     only once training starts; a run that fails before its end leaves no folder it created behind."""
-    run_dir = output_path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"{run_dir}: exists and is not a folder; -o names the run folder")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+    run_dir, used = run_folder(run_dir)
+    if used and not overwrite:
         raise FileExistsError(f"{run_dir} is not empty: pass --overwrite to replace it")
-    check_writable(run_dir, "run folder")
     check_device(device)
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    clear_owned(run_dir, HOURGLASS_RUN_FILES)
-    try:
+    with made_folder(run_dir):
+        clear_owned(run_dir, HOURGLASS_RUN_FILES)
         return _train(cfg, source, run_dir, val_source, device, progress, meta)
-    except BaseException:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
 
 
 #: the files an hourglass run folder holds; a restart with ``overwrite`` removes an earlier run's

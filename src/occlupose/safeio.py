@@ -165,6 +165,30 @@ class OutputFolder:
                     old.unlink()
 
 
+def run_folder(path: str | os.PathLike) -> tuple[Path, bool]:
+    """A training run folder, checked before anything is written (a folder or nothing yet, writable), and
+    whether it already holds files."""
+    p = output_path(path)
+    if p.exists() and not p.is_dir():
+        raise NotADirectoryError(f"{p}: exists and is not a folder; -o names the run folder")
+    check_writable(p, "run folder")
+    return p, p.is_dir() and any(p.iterdir())
+
+
+@contextlib.contextmanager
+def made_folder(path: Path, keep=lambda: False) -> Iterator[Path]:
+    """Create ``path``; if the block fails and this call created the folder, remove it again unless
+    ``keep()`` says what is in it is worth keeping (a resumable checkpoint)."""
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        if created and not keep():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def clear_owned(folder: Path, owned: str) -> None:
     """Remove the files matching ``owned`` from ``folder`` (an earlier run's, before a restart)."""
     pattern = re.compile(owned)

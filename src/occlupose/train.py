@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, load_mocap, sample_windows
 from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, prepare_input, save_checkpoint
 from .models import Discriminator
-from .safeio import atomic_file, check_writable, clear_owned, output_path
+from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import NUM_JOINTS
 
 
@@ -97,16 +96,12 @@ RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
     """The checked run folder and whether training continues from its ``last.pt``. Writes nothing."""
-    run_dir = output_path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"{run_dir}: exists and is not a folder; -o names the run folder")
-    used = run_dir.is_dir() and any(run_dir.iterdir())
+    run_dir, used = run_folder(run_dir)
     continuing = resume and (run_dir / "last.pt").is_file()
     if resume and used and not continuing:
         raise FileNotFoundError(f"{run_dir / 'last.pt'}: nothing to resume from in this non-empty run folder")
     if used and not (continuing or overwrite):
         raise FileExistsError(f"{run_dir} is not empty: pass --resume to continue or --overwrite to restart")
-    check_writable(run_dir, "run folder")
     return run_dir, continuing
 
 
@@ -152,20 +147,15 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
             raise ValueError(f"{last}: not a complete training state ({exc})") from exc
         rng = np.random.default_rng([cfg.seed, rank, start])
         torch.manual_seed(cfg.seed + rank + start)
-    created = not run_dir.exists()
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not continuing:
-            clear_owned(run_dir, RUN_FILES)
-        with atomic_file(run_dir / "config.yaml", overwrite=True) as tmp:
-            save_config(cfg, tmp)
-    try:
+    # only rank 0 writes; a run that fails with nothing to resume leaves no folder behind
+    with made_folder(run_dir, keep=lambda: rank != 0 or last.is_file()):
+        if rank == 0:
+            if not continuing:
+                clear_owned(run_dir, RUN_FILES)
+            with atomic_file(run_dir / "config.yaml", overwrite=True) as tmp:
+                save_config(cfg, tmp)
         return _train_loop(cfg, model, disc, opt, opt_d, data, aug, rng, run_dir, start, device, world, rank,
                            progress)
-    except BaseException:
-        if rank == 0 and created and not last.is_file():  # nothing to resume: leave nothing behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
 
 
 def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None, opt, opt_d, data: TrainData,
