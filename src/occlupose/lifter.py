@@ -138,6 +138,11 @@ def resample_at(x: np.ndarray, t_src: np.ndarray, t_dst: np.ndarray) -> np.ndarr
     return (1 - w) * x[i0] + w * x[i1]
 
 
+def uniform_times(times: np.ndarray, fps: float) -> np.ndarray:
+    """(N,) times every 1/``fps`` s from the first of ``times`` to (at most) the last."""
+    return times[0] + np.arange(int(np.floor((times[-1] - times[0]) * fps + 1e-6)) + 1) / fps
+
+
 def frame_times(n: int, fps: float | None, times: np.ndarray | None) -> np.ndarray:
     """(n,) seconds of each frame: ``times`` when given (variable frame rate), else ``i / fps``."""
     if times is None:
@@ -188,7 +193,7 @@ def lift(model: PoseLifter, keypoints: np.ndarray, reliable: np.ndarray, fps: fl
     kp = np.where(rel[..., None], kp, 0.0)
     model_fps = model.cfg.fps
     t_in = frame_times(len(kp), model_fps if fps is None and times is None else fps, times)
-    t_model = t_in[0] + np.arange(int(np.floor((t_in[-1] - t_in[0]) * model_fps + 1e-6)) + 1) / model_fps
+    t_model = uniform_times(t_in, model_fps)
     same = len(t_model) == len(t_in) and np.allclose(t_model, t_in, atol=1e-6)
     if same:
         kp_m, rel_m = kp, rel

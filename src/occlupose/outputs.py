@@ -89,10 +89,11 @@ def constant_rate(track: PersonTrack, fps: float) -> np.ndarray:
     (BVH): the poses themselves when the track's frames are already evenly spaced at that rate."""
     if track.times is None or len(track.times) < 2:
         return track.poses_3d
+    from .lifter import resample_at, uniform_times
+
     t = np.asarray(track.times, np.float64)
-    grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
+    grid = uniform_times(t, fps)
     if len(grid) == len(t) and np.allclose(grid, t, atol=0.25 / fps):
         return track.poses_3d
-    from .lifter import resample_at
 
     return resample_at(track.poses_3d, t, grid).astype(np.float32)
