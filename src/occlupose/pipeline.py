@@ -88,8 +88,10 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: (frames,) time of each processed frame in seconds from the video's first frame (its timestamps)
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    #: tracks found but too short to keep (seen in fewer than min_track_frames frames)
+    #: tracks found but not kept: seen in fewer than ``min_track_frames`` frames, or never reliable
     short_tracks: int = 0
+    #: the track length that was required (the config's, or the whole clip when it is shorter)
+    min_track_frames: int = RunConfig.min_track_frames
     #: problems met that did not stop the run (a damaged or truncated file)
     warnings: list[str] = field(default_factory=list)
 
@@ -108,7 +110,7 @@ class RunResult:
         where = f"{self.video.path} (frames {first}-{end - 1})"
         if self.short_tracks:
             return (f"{self.short_tracks} person track(s) in {where}, each seen in too few frames to lift "
-                    f"(need {RunConfig.min_track_frames} frames, or the whole clip if shorter) or with no keypoint "
+                    f"(need {self.min_track_frames} frames) or with no keypoint "
                     "passing the occlusion filter")
         return f"no person found in {where}"
 
@@ -297,4 +299,4 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times))
     seconds["lift"] += time.perf_counter() - t0
-    return RunResult(info, tracks, frame_range, seconds, times, short, problems)
+    return RunResult(info, tracks, frame_range, seconds, times, short, problems, min_frames)
