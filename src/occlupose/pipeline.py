@@ -299,4 +299,5 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times))
     seconds["lift"] += time.perf_counter() - t0
-    return RunResult(info, tracks, frame_range, seconds, times, short, problems, min_frames)
+    return RunResult(info, tracks, frame_range, seconds, times=times, short_tracks=short, warnings=problems,
+                     min_track_frames=min_frames)
