@@ -59,7 +59,8 @@ def _pickled_dict(path, key: str, allow_pickle: bool) -> dict:
     if not allow_pickle:
         raise ValueError(f"{path}: VideoPose3D-style files store {key!r} as a pickle, and unpickling a file can run "
                          "code in it; if you trust this file, pass allow_pickle=True (CLI: --allow-pickle)")
-    data = _member(z, key, path).item()
+    arr = _member(z, key, path)
+    data = arr.item() if arr.size == 1 else None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: {key!r} must be a pickled dict")
     return data
