@@ -33,7 +33,7 @@ from occlupose.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "ablation"
-METRICS = ("mpjpe", "p_mpjpe", "mpjpe_masked", "p_mpjpe_masked")
+METRICS = ("mpjpe", "p_mpjpe", "mpjpe_masked", "p_mpjpe_masked", "mpjve")
 
 
 def resolve(row: str) -> Path:
@@ -63,8 +63,7 @@ def shrink(cfg: TrainConfig, steps: int | None = None, batch_size: int | None = 
     if window:
         cfg = replace(cfg, window=window)
     if threshold is not None:
-        aug = cfg.augment
-        cfg = replace(cfg, augment=replace(aug, filter=replace(aug.filter, threshold=threshold)))
+        cfg = replace(cfg, model=replace(cfg.model, encoding=replace(cfg.model.encoding, threshold=threshold)))
     if threads is not None:
         cfg = replace(cfg, threads=threads)
     return cfg
@@ -75,9 +74,24 @@ def run_name(row: str, seed: int, window: int | None = None, threshold: float | 
             + f"-s{seed}")
 
 
+#: training subjects held out for choosing settings (``--split val``): jumps (S13) and walks (S08), 15 % of the
+#: training frames. The test subjects are scored once, at the end.
+VAL_SUBJECTS = ("S08", "S13")
+
+
+def for_split(cfg: TrainConfig, split: str) -> TrainConfig:
+    """``val``: train without the validation subjects; ``test``: the config as it is."""
+    if split == "test":
+        return cfg
+    train_subjects = [s for s in load_mocap(cfg.data).subjects("train") if s not in VAL_SUBJECTS]
+    return replace(cfg, subjects=tuple(train_subjects))
+
+
 def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, resume: bool = False,
-            progress: bool = True) -> dict:
-    """Train (or reuse a finished run with ``resume``) and evaluate; return what eval.json holds."""
+            progress: bool = True, split: str = "test") -> dict:
+    """Train (or reuse a finished run with ``resume``) and evaluate on ``split`` ("test": the test subjects,
+    "val": :data:`VAL_SUBJECTS`, left out of training); return what eval.json holds."""
+    cfg = for_split(cfg, split)
     out = run / "eval.json"
     if resume and out.is_file():
         return json.loads(out.read_text())
@@ -88,12 +102,13 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     seconds = time.time() - t0
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_checkpoint(final, device)
-    eval_aug = replace(EVAL_AUGMENT, filter=replace(EVAL_AUGMENT.filter, threshold=cfg.augment.filter.threshold))
-    rows = evaluate_model(loaded.model, load_mocap(cfg.data), aug_cfg=eval_aug, views=views, device=device)
+    mocap = load_mocap(cfg.data)
+    keys = mocap.keys("train", subjects=list(VAL_SUBJECTS)) if split == "val" else None
+    rows = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
-              "channels": cfg.model.tcn.channels, "window": cfg.window,
-              "threshold": cfg.augment.filter.threshold, "views": views, "train_seconds": round(seconds, 1),
-              "rows": rows}
+              "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
+              "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,
+              "train_seconds": round(seconds, 1), "rows": rows}
     out.write_text(json.dumps(result, indent=1))
     return result
 
@@ -118,6 +133,8 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, help="Eq. 2 threshold b in training and test (sensitivity grid)")
     ap.add_argument("--threads", type=int, help="CPU threads per run")
     ap.add_argument("--views", type=int, default=4, help="virtual test cameras per test clip")
+    ap.add_argument("--split", choices=["test", "val"], default="test",
+                    help="val: train without S08/S13 and score on them (choose settings here); test: the test subjects")
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--device")
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
@@ -126,29 +143,31 @@ def main() -> None:
     names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("steps", "batch_size", "channels", "window", "threshold") and v is not None)
+                    if k in ("steps", "batch_size", "channels", "window", "threshold", "split") and v is not None)
           + f" --out {args.out}" + (" --report" if args.report else ""))
-    print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded |")
-    print("|---|---|---|---|---|---|---|")
+    print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded | MPJVE |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in names:
         path = resolve(name)
         cfg = shrink(load_config(path), args.steps, args.batch_size, args.channels, args.window, args.threshold,
                      args.threads)
         results = []
         for seed in args.seeds:
-            run = Path(args.out) / run_name(name, seed, args.window, args.threshold)
+            run = Path(args.out) / ("val" if args.split == "val" else "") / run_name(name, seed, args.window,
+                                                                                       args.threshold)
             if args.report:
                 if (run / "eval.json").is_file():
                     results.append(json.loads((run / "eval.json").read_text()))
                 continue
-            results.append(run_row(replace(cfg, seed=seed), run, args.views, args.device, args.resume))
+            results.append(run_row(replace(cfg, seed=seed), run, args.views, args.device, args.resume,
+                                   split=args.split))
         if not results:
-            print(f"| {Path(name).stem} | (not run) | | | | | |")
+            print(f"| {Path(name).stem} | (not run) | | | | | | |")
             continue
         s = summarise(results)
         seeds = ",".join(str(r["seed"]) for r in results)
         print(f"| {Path(name).stem} | {seeds} | {results[0]['steps']} × {results[0]['batch_size']} | {s['mpjpe']} | "
-              f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} |", flush=True)
+              f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} | {s['mpjve']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     kp = rng.uniform(0, 500, (args.batch, args.frames, 17, 2))
     rel = rng.random((args.batch, args.frames, 17)) > 0.15
-    x, *_ = prepare_input(kp, rel)
+    x = prepare_input(model, kp, rel).x
     x = torch.from_numpy(x).to(args.device)
     with torch.inference_mode():
         model(x)

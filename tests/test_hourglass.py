@@ -30,7 +30,6 @@ from occlupose.hourglass_train import (
     _auc,
     end_to_end_loss,
     evaluate_hourglass,
-    normalize_2d_torch,
     train_hourglass,
 )
 from occlupose.keypoints2d import (
@@ -317,31 +316,35 @@ def test_auc_hand_cases():
 
 
 def test_torch_normalisation_hand_case():
-    # per frame: 8 joints at c + (a, 0), 8 at c - (a, 0), one at c: centre c, RMS spread a sqrt(16 / 17)
+    # per frame: the pelvis at c, 8 joints at c + (a, 0), 8 at c - (a, 0): centre c, RMS spread a sqrt(16 / 17)
+    from occlupose.encoding import normalize_2d_torch
+
     a = torch.tensor([1.0, 2.0, 5.0])
     c = torch.tensor([[10.0, 20.0], [11.0, 20.0], [12.0, 21.0]])
     kp = c[:, None, :].repeat(1, 17, 1)
-    kp[:, :8, 0] += a[:, None]
-    kp[:, 8:16, 0] -= a[:, None]
+    kp[:, 1:9, 0] += a[:, None]
+    kp[:, 9:17, 0] -= a[:, None]
     rel = torch.ones(1, 3, 17, dtype=torch.bool)
     norm, centre, scale = normalize_2d_torch(kp[None], rel)
     np.testing.assert_allclose(centre[0], c, atol=1e-6)
     assert scale.item() == pytest.approx(2.0 * np.sqrt(16 / 17))  # the median frame's spread
-    np.testing.assert_allclose(norm[0, 2, 0], [5.0 / scale.item(), 0.0], atol=1e-6)
+    np.testing.assert_allclose(norm[0, 2, 1], [5.0 / scale.item(), 0.0], atol=1e-6)
     none = normalize_2d_torch(kp[None], torch.zeros_like(rel))[2]
     assert none.item() == 1.0  # nothing reliable: no scale to measure
 
 
 def test_end_to_end_gradients_reach_the_hourglass(mocap):
     from occlupose.config import ModelConfig
+    from occlupose.encoding import InputEncoding
     from occlupose.lifter import PoseLifter
     from occlupose.models import TCNConfig
 
     poses = mocap.clips[mocap.keys("train")[0]]
     syn = SyntheticCylinderMan(poses, SyntheticConfig(size=32), np.array([len(poses)]))
     images, kp, state, p3 = syn.sequences(np.random.default_rng(0), 2, 8)
-    net = EndToEnd(StackedHourglass(TINY), PoseLifter(ModelConfig(tcn=TCNConfig(channels=16, dropout=0.0))),
-                   threshold=0.0)  # everything reliable, so every keypoint feeds the TCNs
+    # b = 0: everything reliable, so every keypoint feeds the TCNs
+    net = EndToEnd(StackedHourglass(TINY), PoseLifter(ModelConfig(tcn=TCNConfig(channels=16, dropout=0.0),
+                                                                  encoding=InputEncoding(threshold=0.0))))
     out = net(torch.from_numpy(images))
     assert out["pred_3d"].shape == (2, 8, 17, 3) and out["keypoints"].shape == (2, 8, 17, 2)
     terms = end_to_end_loss(out, torch.from_numpy(kp), torch.from_numpy(state.astype(np.int64)),
@@ -358,7 +361,10 @@ def test_end_to_end_gradients_reach_the_hourglass(mocap):
     hist = train_end_to_end(net, syn, steps=2, clips=1, frames=8, progress=False)
     assert len(hist) == 2 and torch.equal(bn.running_mean, before)
     net.zero_grad()
-    net.threshold = 1.1  # nothing reliable: the hourglass only learns from its maps (Eq. 1)
+    # b = 1: nothing reliable (an untrained sigmoid never reaches 1): the hourglass only learns from its maps
+    from dataclasses import replace
+
+    net.lifter.cfg = replace(net.lifter.cfg, encoding=InputEncoding(threshold=1.0))
     out = net(torch.from_numpy(images))
     assert not out["reliable"].any()
 

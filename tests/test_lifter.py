@@ -80,7 +80,7 @@ def test_half_precision_checkpoint_matches(tmp_path, tiny_checkpoint):
     loaded = load_checkpoint(tiny_checkpoint)
     save_checkpoint(tmp_path / "half.pt", loaded.model, loaded.config, 30, half=True)
     half = load_checkpoint(tmp_path / "half.pt").model
-    x, *_ = prepare_input(np.random.default_rng(2).normal(size=(1, 64, 17, 2)), np.ones((1, 64, 17), bool))
+    x = prepare_input(loaded.model, np.random.default_rng(2).normal(size=(1, 64, 17, 2)), np.ones((1, 64, 17))).x
     with torch.no_grad():
         a = loaded.model(torch.from_numpy(x))[1]
         b = half(torch.from_numpy(x))[1]

@@ -95,8 +95,8 @@ def test_every_committed_config_loads_and_ablation_rows_add_one_component_each()
     assert len(cfgs) == 7
     switches = []
     for c in cfgs.values():
-        switches.append((c.model.use_2d_tcn, c.model.occlusion_aware, c.use_symmetry, c.use_adversarial,
-                         c.use_pose_regularizer and c.regularize_supervised, c.augment.virtual_views))
+        switches.append((c.model.use_2d_tcn, c.model.encoding.mode == "paper", c.use_symmetry, c.use_adversarial,
+                         c.pose_regularizer == "all", c.augment.virtual_views))
         assert c.steps == cfgs["1_baseline"].steps and c.batch_size == cfgs["1_baseline"].batch_size
     assert switches[0] == (False,) * 6 and switches[-1] == (True,) * 6
     for a, b in zip(switches, switches[1:]):  # each row turns exactly one more component on
@@ -104,10 +104,10 @@ def test_every_committed_config_loads_and_ablation_rows_add_one_component_each()
 
 
 def test_regularizer_on_supervised_windows_when_asked(tmp_path, mocap):
-    cfg = tiny(data=mocap.path, steps=4, log_every=2, regularize_supervised=True)
+    cfg = tiny(data=mocap.path, steps=4, log_every=2, pose_regularizer="all")
     train(cfg, tmp_path / "reg", progress=False)
     assert all(float(r["reg"]) > 0 for r in read_log(tmp_path / "reg" / "log.csv"))
-    train(replace(cfg, regularize_supervised=False), tmp_path / "noreg", progress=False)
+    train(replace(cfg, pose_regularizer="2d_only"), tmp_path / "noreg", progress=False)
     assert all(float(r["reg"]) == 0 for r in read_log(tmp_path / "noreg" / "log.csv"))
 
 
@@ -133,8 +133,8 @@ def test_ablation_budget_and_sweeps_apply_to_any_row():
     cfg = load_config(resolve("7_full"))
     small = shrink(cfg, steps=600, batch_size=32, channels=64, window=16, threshold=0.2, threads=1)
     assert (small.steps, small.batch_size, small.model.tcn.channels, small.window) == (600, 32, 64, 16)
-    assert small.augment.filter.threshold == 0.2 and small.checkpoint_every <= 600 and small.threads == 1
-    assert small.use_pose_regularizer == cfg.use_pose_regularizer  # nothing else changes
+    assert small.model.encoding.threshold == 0.2 and small.checkpoint_every <= 600 and small.threads == 1
+    assert small.pose_regularizer == cfg.pose_regularizer  # nothing else changes
     assert row_names(["all", "configs/semi/semi_reg.yaml"])[:2] == ["1_baseline", "2_tcn2d"]
     assert len(row_names(["all"])) == 7
     assert run_name("configs/semi/semi_reg.yaml", 1, window=64, threshold=0.25) == "semi_reg-w64-b0.25-s1"

@@ -185,13 +185,14 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
 
     seen_by_lifter = []
 
-    def fake_lift(model, keypoints, reliable, fps=None, device="cpu", times=None):
-        seen_by_lifter.append((keypoints.copy(), reliable.copy(), times))
+    def fake_lift(model, keypoints, confidence, fps=None, device="cpu", times=None, threshold=None):
+        seen_by_lifter.append((keypoints.copy(), confidence >= threshold, times))
         return np.zeros((len(keypoints), 17, 3), np.float32)
 
     monkeypatch.setattr(pipeline, "read_frames", counting_read)
     monkeypatch.setattr("occlupose.lifter.lift", fake_lift)
-    result = run_video(scripted_video, None, RunConfig(detect_every=5), detector=det, backend=backend,
+    result = run_video(scripted_video, None, RunConfig(detect_every=5, occlusion=OcclusionFilterConfig()), detector=det,
+                       backend=backend,
                        progress=False)
     assert det.calls == list(range(0, T, 5))  # the detector only every 5th frame
     assert len(result.tracks) == 2  # the hidden stretch did not split person 1 into two people

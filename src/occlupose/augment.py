@@ -78,7 +78,6 @@ class AugmentConfig:
     cylinder: CylinderConfig = field(default_factory=CylinderConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     occluder: OccluderConfig = field(default_factory=OccluderConfig)
-    filter: OcclusionFilterConfig = field(default_factory=OcclusionFilterConfig)
     #: fraction of windows seen through a pinhole camera instead of the paper's orthographic one
     perspective_prob: float = 0.5
     min_distance: float = 3.0
@@ -150,10 +149,14 @@ def virtual_occluder_mask(rng: np.random.Generator, gt_2d: np.ndarray, unit: np.
 
 
 class Augmenter:
-    """Turns (B, T, 17, 3) world windows (Z-up) into occlusion-labelled, detector-like training batches."""
+    """Turns (B, T, 17, 3) world windows (Z-up) into occlusion-labelled, detector-like training batches.
 
-    def __init__(self, cfg: AugmentConfig = AugmentConfig()):
+    ``occlusion``: the Eq. 2 sigma and threshold b (those of the model's input encoding)."""
+
+    def __init__(self, cfg: AugmentConfig = AugmentConfig(),
+                 occlusion: OcclusionFilterConfig = OcclusionFilterConfig()):
         self.cfg = cfg
+        self.occlusion = occlusion
 
     def cameras(self, rng: np.random.Generator, b: int) -> np.ndarray:
         if self.cfg.virtual_views:
@@ -203,12 +206,12 @@ class Augmenter:
 
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
         box = np.ptp(gt_2d, axis=2).max(-1)  # (B, T) person box size
-        conf = flow_consistency(conf, flow, displacements(det_2d), box, cfg.filter.sigma)
+        conf = flow_consistency(conf, flow, displacements(det_2d), box, self.occlusion.sigma)
         return Batch(
             poses_3d=root_rel.astype(np.float32),
             gt_2d=gt_2d.astype(np.float32),
             det_2d=det_2d.astype(np.float32),
             conf=conf.astype(np.float32),
             occluded=occluded,
-            reliable=conf >= cfg.filter.threshold,
+            reliable=conf >= self.occlusion.threshold,
         )

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,12 @@ def cmd_lift(args) -> int:
         for wanted, suffix in ((args.render, ".png"), (args.bvh, ".bvh")):
             if wanted:
                 check_new_file(t.with_suffix(suffix), args.overwrite, new_folder=several)
-    # the filter's config checks the range (0 <= b <= 1, finite)
-    threshold = (OcclusionFilterConfig() if args.threshold is None
-                 else OcclusionFilterConfig(threshold=args.threshold)).threshold
+    if args.threshold is not None:  # the filter's config checks the range (0 <= b <= 1, finite)
+        OcclusionFilterConfig(threshold=args.threshold)
     data = [load_input_2d(p) for p in inputs]  # validate every input before any work
     loaded = load_checkpoint(args.model, args.device)
+    # b: the model's own (its checkpoint records the encoding it was trained with) unless --threshold
+    threshold = loaded.model.cfg.encoding.threshold if args.threshold is None else args.threshold
     for src, d in zip(inputs, data):
         try:
             usable_keypoints(d.keypoints, d.scores >= threshold)
@@ -100,7 +102,7 @@ def cmd_lift(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     for src, d, dst in zip(inputs, data, targets):
         reliable = d.scores >= threshold
-        poses = lift(loaded.model, d.keypoints, reliable, d.fps, args.device)
+        poses = lift(loaded.model, d.keypoints, d.scores, d.fps, args.device, threshold=threshold)
         with atomic_file(dst, args.overwrite) as tmp:
             np.savez_compressed(tmp, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
                                 fps=d.fps, model=loaded.name)
@@ -130,13 +132,17 @@ def cmd_run(args) -> int:
     out = folder.path
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    threads=args.threads,
-                    occlusion=OcclusionFilterConfig(sigma=args.sigma, threshold=args.threshold))
+                    threads=args.threads)
+    given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
+    if given:  # checked before any work; the rest comes from the model's checkpoint below
+        OcclusionFilterConfig(**given)
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
     loaded = load_checkpoint(args.model, args.device)
+    if given:
+        cfg = replace(cfg, occlusion=replace(loaded.model.cfg.encoding.filter, **given))
     result = run_video(args.video, loaded.model, cfg, progress=not args.quiet)
     info = result.video
     for warning in result.warnings:
@@ -229,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("inputs", nargs="+", help="input .npz file(s)")
     li.add_argument("-o", "--output", required=True, help="output .npz, or a folder for several inputs")
     li.add_argument("--model", help="checkpoint (default: the shipped model)")
-    li.add_argument("--threshold", type=float, help="confidence below which a keypoint is missing (0.3)")
+    li.add_argument("--threshold", type=float,
+                    help="confidence below which a keypoint is missing (default: the model's b; the paper's 0.3)")
     li.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     li.add_argument("--render", action="store_true", help="also draw 2D input and 3D result to OUTPUT.png")
     li.add_argument("--bvh", action="store_true", help="also write OUTPUT.bvh (Y-up, cm) for animation tools")
@@ -252,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
     r.add_argument("--end", type=float, help="last second of the video to process")
-    r.add_argument("--threshold", type=float, default=0.3, help="Eq. 2 confidence below which a joint is missing")
-    r.add_argument("--sigma", type=float, default=0.1, help="Eq. 2 sigma, in units of the person's box size")
+    r.add_argument("--threshold", type=float,
+                   help="Eq. 2 confidence below which a joint is missing (default: the model's b, paper 0.3)")
+    r.add_argument("--sigma", type=float,
+                   help="Eq. 2 sigma, in units of the person's box size (default: the model's, paper 0.1)")
     r.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
     r.add_argument("--threads", type=int, default=2, help="CPU threads per stage")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

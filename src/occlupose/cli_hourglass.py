@@ -53,10 +53,12 @@ def cmd_train(args) -> int:
 
 
 def _format(r: dict) -> str:
+    from .hourglass_train import PAPER_B
+
     return (f"peak error on visible joints: mean {r['peak_error_px_mean']:.2f} px, median "
             f"{r['peak_error_px_median']:.2f} px ({r['input_size']} px crops), PCK@5px {r['pck_5px']:.3f}\n"
             f"confidence: visible {r['confidence_visible_mean']:.3f}, occluded {r['confidence_occluded_mean']:.3f};"
-            f" visible >= 0.3: {r['visible_above_threshold']:.3f}, occluded < 0.3: "
+            f" visible >= {PAPER_B:g}: {r['visible_above_threshold']:.3f}, occluded < {PAPER_B:g}: "
             f"{r['occluded_below_threshold']:.3f}, AUC {r['auc_visible_vs_occluded']:.3f}")
 
 
@@ -90,6 +92,7 @@ def _figure(model, src, path: Path, device: str, n: int = 8, zoom: int = 3) -> N
 
     from .deps import require
     from .hourglass import decode_heatmaps, to_input_coords
+    from .hourglass_train import PAPER_B
 
     cv2 = require("cv2", "drawing the figure")
     images, kp, state = src.batch(np.random.default_rng(7), n)
@@ -104,7 +107,7 @@ def _figure(model, src, path: Path, device: str, n: int = 8, zoom: int = 3) -> N
         img = np.ascontiguousarray(img)
         for (x, y), c in zip((pts[i] + 0.5) * zoom, conf[i]):
             centre = (int(round(x)), int(round(y)))
-            if c >= 0.3:
+            if c >= PAPER_B:
                 cv2.circle(img, centre, 3, (40, 230, 40), -1)
             else:
                 cv2.circle(img, centre, 5, (230, 30, 30), 1)

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .augment import AugmentConfig
+from .encoding import InputEncoding
 from .losses import LossWeights
 from .models import TCNConfig
 from .validate import at_least, positive, within
@@ -23,8 +24,9 @@ class ModelConfig:
     tcn: TCNConfig = field(default_factory=TCNConfig)
     #: smooth the 2D with a 2D TCN before lifting (Table 2, "2D TCN")
     use_2d_tcn: bool = True
-    #: zero unreliable keypoints and flag them (Table 2, "Occ Aware"); False feeds every guess as reliable
-    occlusion_aware: bool = True
+    #: how keypoints and C* become the network's input (mode "paper": missing joints zeroed and flagged, Table 2
+    #: "Occ Aware"; "unaware": every guess as reliable; "soft": every guess kept with C* beside it), with b, sigma
+    encoding: InputEncoding = field(default_factory=InputEncoding)
     discriminator_channels: int = 64
     #: frame rate the model works at; inputs are resampled to it
     fps: float = 50.0
@@ -32,6 +34,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "discriminator_channels", integer=True)
         positive(self, "fps")
+
+
+POSE_REGULARIZER = ("off", "2d_only", "all")
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,9 @@ class TrainConfig:
     weights: LossWeights = field(default_factory=LossWeights)
     use_symmetry: bool = True
     use_adversarial: bool = True
-    use_pose_regularizer: bool = True
-    #: Eq. 8 carries (1 - zeta): only 2D-only windows are regularised. True applies it to windows with 3D too
-    regularize_supervised: bool = False
+    #: the Cylinder regulariser Eq. 8: "2d_only" applies it where the paper's (1 - zeta) does, to windows without
+    #: 3D (so a fully supervised run never uses it); "all" to every window; "off" never
+    pose_regularizer: str = "2d_only"
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: mocap file (None: $OCCLUPOSE_DATA, else the copy bundled in the package)
@@ -71,6 +76,9 @@ class TrainConfig:
         at_least(self, 0, "threads", "seed", integer=True)
         positive(self, "lr", "lr_final")
         within(self, 0.0, 1.0, "lr_drop_at")
+        if self.pose_regularizer not in POSE_REGULARIZER:
+            raise ValueError(f"TrainConfig.pose_regularizer must be one of {POSE_REGULARIZER}, "
+                             f"got {self.pose_regularizer!r}")
 
 
 def _convert(tp, value, where: str):
@@ -101,8 +109,36 @@ def _convert(tp, value, where: str):
     raise ValueError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
 
 
+def _migrate(cls, data: dict) -> dict:
+    """Configs written before the input encoding had its own section (checkpoints keep their config):
+    ``model.occlusion_aware`` became ``model.encoding.mode`` and ``augment.filter`` its threshold and sigma;
+    ``use_pose_regularizer`` + ``regularize_supervised`` became the one switch ``pose_regularizer``."""
+    data = dict(data)
+    if cls is ModelConfig and "occlusion_aware" in data:
+        aware = data.pop("occlusion_aware")
+        data.setdefault("encoding", {})
+        data["encoding"] = {"mode": "paper" if aware else "unaware", **data["encoding"]}
+    if cls is TrainConfig and data.get("pose_regularizer") is False:  # YAML 1.1 reads a bare `off` as false
+        data["pose_regularizer"] = "off"
+    if cls is TrainConfig and ("use_pose_regularizer" in data or "regularize_supervised" in data):
+        use, everywhere = data.pop("use_pose_regularizer", True), data.pop("regularize_supervised", False)
+        data.setdefault("pose_regularizer", "off" if not use else "all" if everywhere else "2d_only")
+    if cls is TrainConfig and isinstance(data.get("augment"), dict) and "filter" in data["augment"]:
+        data["augment"] = dict(data["augment"])
+        old = data["augment"].pop("filter") or {}
+        model = dict(data.get("model") or {})
+        enc = dict(model.get("encoding") or {})
+        for k in ("threshold", "sigma"):
+            if k in old:
+                enc.setdefault(k, old[k])
+        model["encoding"] = enc
+        data["model"] = model
+    return data
+
+
 def from_dict(cls, data: dict, where: str = "config"):
     """Build dataclass ``cls`` from nested dicts, checking names and types."""
+    data = _migrate(cls, data)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
@@ -140,7 +176,34 @@ def load_config(path: str | os.PathLike, cls=TrainConfig):
         raise ValueError(f"{path}: cannot parse ({exc})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the top level must be a mapping")
-    return from_dict(cls, data, str(path))
+    return from_dict(cls, _with_base(path, data), str(path))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _with_base(path: Path, data: dict, seen: tuple[Path, ...] = ()) -> dict:
+    """``base: other.yaml`` (relative to the file) is read first and the file's keys override it, section by
+    section: rows of an ablation state only what they change."""
+    if "base" not in data:
+        return data
+    data = dict(data)
+    base_path = (path.parent / str(data.pop("base"))).resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise ValueError(f"{path}: its base configs form a loop")
+    if not base_path.is_file():
+        raise FileNotFoundError(f"{path}: base config {base_path} does not exist")
+    try:
+        base = yaml.safe_load(base_path.read_text()) or {}
+    except Exception as exc:
+        raise ValueError(f"{base_path}: cannot parse ({exc})") from exc
+    if not isinstance(base, dict):
+        raise ValueError(f"{base_path}: the top level must be a mapping")
+    return _merge(_with_base(base_path, base, (*seen, path.resolve())), data)
 
 
 def save_config(cfg, path: str | os.PathLike) -> None:

@@ -16,15 +16,18 @@ from .augment import AugmentConfig, Augmenter
 from .data import Mocap
 from .lifter import PoseLifter, prepare_input
 from .metrics import evaluate_sequences
+from .occlusion import OcclusionFilterConfig
 
 EVAL_SEED = 20191027  # ICCV 2019
 #: the test-input generator: virtual views, half perspective, virtual occluders, the default detector model
 EVAL_AUGMENT = AugmentConfig()
 
 
-def test_inputs(mocap: Mocap, keys: list[str], views: int, aug_cfg: AugmentConfig, seed: int = EVAL_SEED):
-    """Yield (name, batch of one whole clip) for every clip and view, deterministically."""
-    aug = Augmenter(aug_cfg)
+def test_inputs(mocap: Mocap, keys: list[str], views: int, aug_cfg: AugmentConfig, seed: int = EVAL_SEED,
+                occlusion: OcclusionFilterConfig = OcclusionFilterConfig()):
+    """Yield (name, batch of one whole clip) for every clip and view, deterministically. ``occlusion``: the
+    Eq. 2 sigma of the flow check (it changes C*, not the 2D) and b."""
+    aug = Augmenter(aug_cfg, occlusion)
     for ci, key in enumerate(keys):
         for v in range(views):
             rng = np.random.default_rng([seed, ci, v])
@@ -42,10 +45,10 @@ def evaluate_model(model: PoseLifter, mocap: Mocap, aug_cfg: AugmentConfig = EVA
     model.eval()
     keys = mocap.keys(split) if keys is None else keys
     preds, gts, masks, groups = {}, {}, {}, {}
-    for name, batch in test_inputs(mocap, keys, views, aug_cfg, seed):
+    for name, batch in test_inputs(mocap, keys, views, aug_cfg, seed, model.cfg.encoding.filter):
         kp = batch.gt_2d if clean else batch.det_2d
-        rel = np.ones_like(batch.reliable) if clean else batch.reliable
-        x, _, _, _ = prepare_input(kp, rel, model.cfg.occlusion_aware)
+        conf = np.ones_like(batch.conf) if clean else batch.conf
+        x = prepare_input(model, kp, conf).x
         _, out = model(torch.from_numpy(x).to(device))
         preds[name] = out[0].cpu().numpy()
         gts[name] = batch.poses_3d[0]

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from . import losses as L
 from .checkpoint import check_device
+from .encoding import encode_torch
 from .evaluate import EVAL_SEED
 from .hourglass import (
     HourglassConfig,
@@ -40,9 +41,13 @@ from .hourglass import (
 )
 from .keypoints2d import VISIBLE
 from .metrics import mpjpe
+from .occlusion import OcclusionFilterConfig
 from .safeio import clear_owned, made_folder, run_folder
 from .train import lr_at
 from .validate import at_least, positive, within
+
+#: the paper's b: the confidence the hourglass's statistics are split at
+PAPER_B = OcclusionFilterConfig().threshold
 
 
 class Source(Protocol):
@@ -150,7 +155,7 @@ def _train(cfg: HourglassTrainConfig, source: Source, run_dir: Path, val_source:
 
 @torch.no_grad()
 def evaluate_hourglass(model: StackedHourglass, source: Source, images: int = 512, batch: int = 32,
-                       seed: int = EVAL_SEED, threshold: float = 0.3, device: str = "cpu") -> dict[str, float]:
+                       seed: int = EVAL_SEED, threshold: float = PAPER_B, device: str = "cpu") -> dict[str, float]:
     """Peak error (input pixels) on visible joints, and how well the peak value separates occluded joints
     from visible ones: mean confidences, the share on the right side of ``threshold``, and the ROC AUC."""
     model.eval()
@@ -196,25 +201,6 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 # --- end to end (Eq. 9) ---------------------------------------------------------------------------------
 
-def normalize_2d_torch(kp: torch.Tensor, reliable: torch.Tensor, min_joints: int = 6
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Differentiable counterpart of :func:`occlusion.normalize_2d` for (B, T, J, 2): centre each frame on
-    the reliable joints' mean, divide the clip by the median over frames (with >= ``min_joints`` reliable
-    joints, else >= 2, else scale 1) of their RMS spread. Returns (normalised (B, T, J, 2), centre (B, T, 2),
-    scale (B,))."""
-    w = reliable.to(kp.dtype)[..., None]
-    n = w.sum(-2)  # (B, T, 1)
-    centre = (kp * w).sum(-2) / n.clamp_min(1.0)
-    d = kp - centre[..., None, :]
-    rms = ((d ** 2).sum(-1, keepdim=True) * w).sum(-2).div(n.clamp_min(1.0)).clamp_min(1e-12).sqrt()[..., 0]
-    n = n[..., 0]
-    good = n >= min_joints
-    good = torch.where(good.any(-1, keepdim=True), good, n >= 2)
-    scale = torch.nanmedian(torch.where(good, rms, torch.full_like(rms, float("nan"))), -1).values
-    scale = torch.where(torch.isfinite(scale) & (scale > 1e-6), scale, torch.ones_like(scale))
-    return d / scale[:, None, None, None], centre, scale
-
-
 class EndToEnd(torch.nn.Module):
     """Hourglass -> soft-argmax -> occlusion threshold -> 2D TCN -> 3D TCN, one differentiable module.
 
@@ -222,10 +208,9 @@ class EndToEnd(torch.nn.Module):
     ``keypoints`` (B, T, J, 2) input pixels, ``confidence`` (B, T, J), ``reliable`` (B, T, J) bool, and the
     lifter's ``pred_2d`` (B, T, J, 2) and ``pred_3d`` (B, T, J, 3)."""
 
-    def __init__(self, hourglass: StackedHourglass, lifter: torch.nn.Module, threshold: float = 0.3,
-                 beta: float = 50.0):
+    def __init__(self, hourglass: StackedHourglass, lifter: torch.nn.Module, beta: float = 50.0):
         super().__init__()
-        self.hourglass, self.lifter, self.threshold, self.beta = hourglass, lifter, threshold, beta
+        self.hourglass, self.lifter, self.beta = hourglass, lifter, beta
 
     def forward(self, images: torch.Tensor) -> dict:
         b, t = images.shape[:2]
@@ -234,12 +219,9 @@ class EndToEnd(torch.nn.Module):
         pts, conf = soft_argmax(maps, self.beta)
         pts = to_input_coords(pts, self.hourglass.cfg.stride).reshape(b, t, -1, 2)
         conf = conf.reshape(b, t, -1)
-        reliable = conf.detach() >= self.threshold  # C_b: binarised, as in Eq. 3
-        norm, centre, scale = normalize_2d_torch(pts, reliable)
-        flag = reliable.to(norm.dtype)[..., None]
-        if not getattr(self.lifter.cfg, "occlusion_aware", True):
-            flag = torch.ones_like(flag)
-        pred_2d, pred_3d = self.lifter(torch.cat([norm * flag, flag], -1))
+        # the lifter's own encoding (b, mode); C_b binarised as in Eq. 3
+        x, centre, scale, reliable = encode_torch(pts, conf, self.lifter.cfg.encoding)
+        pred_2d, pred_3d = self.lifter(x)
         return {"logits": logits, "keypoints": pts, "confidence": conf, "reliable": reliable,
                 "centre": centre, "scale": scale, "pred_2d": pred_2d, "pred_3d": pred_3d}
 

@@ -1,13 +1,14 @@
 """The 2D -> 3D lifter: 2D TCN then 3D TCN, checkpoints, and lifting of whole sequences.
 
-Data flow: 2D keypoints + reliability -> normalised input (missing joints zeroed and flagged) -> 2D TCN
-(smooths, does not fill) -> 3D TCN (all 17 joints, root-relative camera frame, metres).
+Data flow: 2D keypoints + Eq. 2 confidence -> the model's input encoding (:mod:`encoding`: normalised, missing
+joints zeroed and flagged in the paper's mode) -> 2D TCN (smooths, does not fill) -> 3D TCN (all 17 joints,
+root-relative camera frame, metres).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from torch import nn
 
 from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
+from .encoding import Encoded, encode
 from .models import TCN, Lifter3D
-from .occlusion import network_input, normalize_2d
 from .safeio import atomic_file
 
 CHECKPOINT_FORMAT = "occlupose-lifter"
@@ -36,24 +37,22 @@ class PoseLifter(nn.Module):
         self.tcn3d = Lifter3D(cfg.tcn)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        flag = x[..., 2:3]
+        third = x[..., 2:3]
         if self.tcn2d is not None:
             smooth = self.tcn2d(x)
-            # the 2D TCN does not fill missing keypoints: they stay zero and flagged for the 3D TCN
-            x = torch.cat([smooth * flag, flag], dim=-1)
+            # paper: the 2D TCN does not fill missing keypoints, they stay zero and flagged for the 3D TCN;
+            # soft: every smoothed guess goes on with its confidence
+            shown = smooth * third if self.cfg.encoding.mode == "paper" else smooth
+            x = torch.cat([shown, third], dim=-1)
         else:
             smooth = x[..., :2]
         return smooth, self.tcn3d(x)
 
 
-def prepare_input(keypoints: np.ndarray, reliable: np.ndarray, occlusion_aware: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(..., T, 17, 2) keypoints and (..., T, 17) reliability -> network input (..., T, 17, 3) float32,
-    plus the normalisation (centre, scale) and the flags the network saw. Occlusion-unaware models see every
-    keypoint as reliable."""
-    flags = np.asarray(reliable, bool) if occlusion_aware else np.ones(np.shape(reliable), bool)
-    norm, centre, scale = normalize_2d(keypoints, flags)
-    return network_input(norm, flags).astype(np.float32), centre, scale, flags
+def prepare_input(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray) -> Encoded:
+    """(..., T, 17, 2) keypoints and (..., T, 17) C* (or a reliability mask) -> the input ``model`` was
+    trained on (its checkpoint's encoding)."""
+    return encode(keypoints, confidence, model.cfg.encoding)
 
 
 @dataclass
@@ -173,37 +172,50 @@ def usable_keypoints(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def lift(model: PoseLifter, keypoints: np.ndarray, reliable: np.ndarray, fps: float | None = None,
-         device: str = "cpu", times: np.ndarray | None = None) -> np.ndarray:
-    """Lift one 2D sequence: keypoints (T, 17, 2) in any unit (pixels, y down), reliable (T, 17) bool.
+def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: float | None = None,
+         device: str = "cpu", times: np.ndarray | None = None, threshold: float | None = None) -> np.ndarray:
+    """Lift one 2D sequence: keypoints (T, 17, 2) in any unit (pixels, y down; NaN where there is none),
+    confidence (T, 17): the Eq. 2 confidence C* in [0, 1], or a bool reliability mask.
 
-    Frames are at ``times`` (T,) seconds when given (variable frame rate video), else every 1/``fps`` s
-    (default: the model's rate). The sequence is resampled to the model's frame rate and back, so any rate
+    A keypoint below the threshold b (``threshold``, default: the model's own, from its checkpoint) is
+    missing. Frames are at ``times`` (T,) seconds when given (variable frame rate video), else every 1/``fps``
+    s (default: the model's rate). The sequence is resampled to the model's frame rate and back, so any rate
     and any T >= 1 work. Returns (T, 17, 3) root-relative camera-frame poses in metres.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
-    rel = np.asarray(reliable, dtype=bool)
-    if kp.ndim != 3 or kp.shape[1:] != (17, 2) or rel.shape != kp.shape[:2]:
-        raise ValueError(f"keypoints must be (T, 17, 2) and reliable (T, 17); got {kp.shape} and {rel.shape}")
+    conf = np.asarray(confidence, dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[1:] != (17, 2) or conf.shape != kp.shape[:2]:
+        raise ValueError(f"keypoints must be (T, 17, 2) and confidence (T, 17); got {kp.shape} and {conf.shape}")
     if len(kp) == 0:
         raise ValueError("empty sequence (T = 0)")
+    enc = model.cfg.encoding if threshold is None else replace(model.cfg.encoding, threshold=threshold)
+    conf = np.where(np.isfinite(conf), conf, 0.0)
+    rel = conf >= enc.threshold
     if not np.all(np.isfinite(kp[rel])):
         raise ValueError("reliable keypoints contain NaN or infinite values")
     rel = usable_keypoints(kp, rel)
-    kp = np.where(rel[..., None], kp, 0.0)
+    # a frame with no usable keypoint (a placeholder) holds no guesses either
+    frame_ok = rel.any(1)
+    conf = np.where(frame_ok[:, None], conf, 0.0)
+    kp = np.where(np.isfinite(kp) & frame_ok[:, None, None], kp, np.nan)
     model_fps = model.cfg.fps
     t_in = frame_times(len(kp), model_fps if fps is None and times is None else fps, times)
     t_model = uniform_times(t_in, model_fps)
-    same = len(t_model) == len(t_in) and np.allclose(t_model, t_in, atol=1e-6)
-    if same:
-        kp_m, rel_m = kp, rel
+    if len(t_model) == len(t_in) and np.allclose(t_model, t_in, atol=1e-6):
+        kp_m, conf_m, t_model = kp, conf, None
     else:
-        kp_m = resample_at(kp, t_in, t_model)
+        exists = np.isfinite(kp).all(-1)
+        kp_m = resample_at(np.where(exists[..., None], kp, 0.0), t_in, t_model)
+        exists_m = resample_at(exists.astype(np.float64), t_in, t_model) > 0.999
+        kp_m = np.where(exists_m[..., None], kp_m, np.nan)
+        # a model frame is reliable only where both input frames around it are
         rel_m = resample_at(rel.astype(np.float64), t_in, t_model) > 0.999
-    x, _, _, _ = prepare_input(kp_m, rel_m, model.cfg.occlusion_aware)
+        conf_m = resample_at(conf, t_in, t_model)
+        conf_m = np.where(rel_m, np.maximum(conf_m, enc.threshold), np.minimum(conf_m, np.nextafter(enc.threshold, 0)))
+    x = encode(kp_m, conf_m, enc).x
     model.eval()
     _, out = model(torch.from_numpy(x[None]).to(device))
     poses = out[0].cpu().numpy().astype(np.float64)
-    if not same:
+    if t_model is not None:
         poses = resample_at(poses, t_model, t_in)
     return poses.astype(np.float32)

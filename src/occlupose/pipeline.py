@@ -35,7 +35,8 @@ FRONT_END = ("detect", "pose2d", "flow", "track", "lift")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Front-end settings; the occlusion filter's defaults are the paper's (sigma 0.1, b 0.3)."""
+    """Front-end settings. The occlusion filter (Eq. 2's sigma and b) is the lifter's own, from its checkpoint,
+    unless ``occlusion`` overrides it."""
 
     detector: str = "hog+blazepose"
     backend: str = "blazepose"
@@ -58,7 +59,7 @@ class RunConfig:
     end: float | None = None
     threads: int = 2
     device: str = "cpu"
-    occlusion: OcclusionFilterConfig = OcclusionFilterConfig()
+    occlusion: OcclusionFilterConfig | None = None
     tracker: TrackerConfig = TrackerConfig()
     flow: FlowConfig = FlowConfig()
 
@@ -269,6 +270,7 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
     0, 1, ... in order of first appearance; a result with no tracks means no person was found."""
     from .lifter import lift
 
+    occlusion = cfg.occlusion or model.cfg.encoding.filter
     info, tracker, flows, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
     t0 = time.perf_counter()
     tracks: list[PersonTrack] = []
@@ -289,13 +291,13 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
             if (track.track_id, f) in flows:
                 flow[f - frames[0]], flow_ok[f - frames[0]] = flows[(track.track_id, f)]
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        conf_star = track_confidence(conf, kp, seen, flow, flow_ok, box_size, cfg.occlusion.sigma)
-        reliable = conf_star >= cfg.occlusion.threshold
+        conf_star = track_confidence(conf, kp, seen, flow, flow_ok, box_size, occlusion.sigma)
+        reliable = conf_star >= occlusion.threshold
         if not reliable.any():  # nothing of this person was ever trusted: no pose to give
             short += 1
             continue
         track_times = times[frames - frame_range[0]]
-        poses = lift(model, kp, reliable, device=cfg.device, times=track_times)
+        poses = lift(model, kp, conf_star, device=cfg.device, times=track_times, threshold=occlusion.threshold)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times))
     seconds["lift"] += time.perf_counter() - t0

@@ -25,7 +25,8 @@ from .augment import Augmenter
 from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, load_mocap, sample_windows
-from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, prepare_input, save_checkpoint
+from .encoding import encode
+from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, save_checkpoint
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import NUM_JOINTS
@@ -72,11 +73,13 @@ def make_batch(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: T
     offsets = np.concatenate([[0], np.cumsum(data.lengths)])
     clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
     b = aug(rng, data.poses[idx])
-    x, centre, scale, flags = prepare_input(b.det_2d, b.reliable, cfg.model.occlusion_aware)
-    gt_2d = (b.gt_2d - centre[..., None, :]) / scale[:, None, None, None]
+    e = encode(b.det_2d, b.conf, cfg.model.encoding)
+    gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.scale[:, None, None, None]
+    # Eq. 3 supervises the 2D TCN on the reliable joints (paper); a soft model's 2D TCN corrects every guess
+    l2d_mask = e.reliable if cfg.model.encoding.mode == "paper" else np.ones_like(e.reliable)
     t = {
-        "x": x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": flags,
-        "visible": ~b.occluded, "unreliable": ~b.reliable, "zeta": data.supervised[clip].astype(np.float32),
+        "x": e.x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": l2d_mask,
+        "visible": ~b.occluded, "unreliable": ~e.reliable, "zeta": data.supervised[clip].astype(np.float32),
     }
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in t.items()}
 
@@ -123,7 +126,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     rng = np.random.default_rng([cfg.seed, rank])
 
     data = build_data(cfg)
-    aug = Augmenter(cfg.augment)
+    aug = Augmenter(cfg.augment, cfg.model.encoding.filter)
     model = PoseLifter(cfg.model).to(device)
     disc = Discriminator(cfg.model.discriminator_channels).to(device) if cfg.use_adversarial else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -237,9 +240,9 @@ def _step(cfg: TrainConfig, net: nn.Module, model: PoseLifter, disc: Discriminat
     terms = L.loss_3d(pred_3d, batch["gt_3d"], batch["gt_2d"], batch["visible"], zeta, fake, w)
     if not cfg.use_symmetry:
         terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
-    zeta_reg = torch.zeros_like(zeta) if cfg.regularize_supervised else zeta
+    zeta_reg = torch.zeros_like(zeta) if cfg.pose_regularizer == "all" else zeta
     lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta_reg, cfg.augment.cylinder)
-            if cfg.use_pose_regularizer and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
+            if cfg.pose_regularizer != "off" and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
     loss = L.total_loss(l2d, terms["l3d"], lreg, w)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()} at step {step}")

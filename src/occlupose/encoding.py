@@ -1,0 +1,161 @@
+"""The lifter's input: the one place that decides how 2D keypoints and their confidences become what the
+TCNs see. numpy for data and inference, torch for the end-to-end model; a test keeps the two equal. Every
+checkpoint records its :class:`InputEncoding` (mode, the paper's b and sigma), and ``run``, ``lift``,
+``evaluate`` and the end-to-end model read it from there.
+
+Modes (``x`` is (..., T, 17, 3): normalised position and a third channel per joint):
+
+* ``paper`` (Sec. 3.2): a keypoint whose Eq. 2 confidence C* is below b is *missing*: its position is zeroed
+  and the third channel is a 0/1 flag. The guess the 2D model made for it is thrown away.
+* ``soft``: every guess is kept and the third channel is C* itself, so the network learns how far to trust a
+  low-confidence guess instead of being told to ignore it. b still picks the joints that set the
+  normalisation and that the Eq. 8 regulariser looks at.
+* ``unaware``: every guess kept, flag 1 (the occlusion-unaware baseline of Table 2).
+
+Normalisation (all modes): each frame is centred on the pelvis (interpolated over time where the pelvis is
+missing), and the sequence is divided by one scale, the median over frames of the RMS distance of the
+reliable joints from the centre. Positions that do not exist (NaN, or frames where nobody was seen) are
+zero with a zero third channel in every mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .occlusion import OcclusionFilterConfig, normalize_2d
+from .validate import at_least, positive, within
+
+MODES = ("paper", "soft", "unaware")
+
+
+@dataclass(frozen=True)
+class InputEncoding:
+    """How (keypoints, C*) become the lifter's input; recorded in each checkpoint (defaults: the paper)."""
+
+    mode: str = "paper"
+    #: Eq. 2 threshold b: below it a keypoint is missing (paper) / does not count for the normalisation
+    threshold: float = 0.3
+    #: Eq. 2 sigma, in units of the person's box size: the flow check that produced C*
+    sigma: float = 0.1
+    #: frames with fewer reliable joints do not set the scale
+    min_joints: int = 6
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"InputEncoding.mode must be one of {MODES}, got {self.mode!r}")
+        within(self, 0.0, 1.0, "threshold")
+        positive(self, "sigma")
+        at_least(self, 1, "min_joints", integer=True)
+
+    @property
+    def filter(self) -> OcclusionFilterConfig:
+        """The Eq. 2 settings this encoding's C* and b mean."""
+        return OcclusionFilterConfig(sigma=self.sigma, threshold=self.threshold)
+
+
+@dataclass
+class Encoded:
+    x: np.ndarray  # (..., T, 17, 3) float32 network input
+    centre: np.ndarray  # (..., T, 2) input units
+    scale: np.ndarray  # (...,) input units per normalised unit
+    reliable: np.ndarray  # (..., T, 17) bool: C* >= b (and the position exists)
+
+
+def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kp = np.asarray(keypoints, np.float64)
+    conf = np.asarray(confidence, np.float64)
+    if kp.shape[-1:] != (2,) or conf.shape != kp.shape[:-1]:
+        raise ValueError(f"keypoints must be (..., 17, 2) and confidence (..., 17); got {kp.shape} and {conf.shape}")
+    exists = np.isfinite(kp).all(-1)
+    conf = np.where(exists & np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
+    return np.where(exists[..., None], kp, 0.0), conf, exists
+
+
+def encode(keypoints: np.ndarray, confidence: np.ndarray, enc: InputEncoding = InputEncoding()) -> Encoded:
+    """keypoints (..., T, 17, 2) any unit (NaN where there is none), confidence (..., T, 17): C* in [0, 1]
+    or bool (a reliability mask reads as 1/0)."""
+    kp, conf, exists = _clean(keypoints, confidence)
+    reliable = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
+    norm, centre, scale = normalize_2d(kp, reliable, enc.min_joints)
+    if enc.mode == "paper":
+        third = reliable.astype(np.float64)
+    elif enc.mode == "soft":
+        third = conf
+    else:
+        third = exists.astype(np.float64)
+    shown = reliable if enc.mode == "paper" else exists
+    x = np.concatenate([norm * shown[..., None], third[..., None]], -1)
+    return Encoded(x.astype(np.float32), centre, scale, reliable)
+
+
+# --- torch: the same arithmetic, differentiable in the keypoints ---------------------------------------
+
+
+def _fill_missing_torch(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """:func:`occlusion._fill_missing` for (..., T, D) tensors: linear in time between valid samples, edges held."""
+    t_len = values.shape[-2]
+    t = torch.arange(t_len, device=values.device).expand_as(valid)
+    prev = torch.cummax(torch.where(valid, t, torch.full_like(t, -1)), -1).values
+    nxt = torch.flip(torch.cummin(torch.flip(torch.where(valid, t, torch.full_like(t, t_len)), [-1]), -1).values,
+                     [-1])
+    has_prev, has_next = prev >= 0, nxt < t_len
+    prev_c = torch.where(has_prev, prev, nxt).clamp(0, t_len - 1)
+    next_c = torch.where(has_next, nxt, prev).clamp(0, t_len - 1)
+    d = values.shape[-1]
+    vp = torch.gather(values, -2, prev_c[..., None].expand(*prev_c.shape, d))
+    vn = torch.gather(values, -2, next_c[..., None].expand(*next_c.shape, d))
+    w = ((t - prev_c) / (next_c - prev_c).clamp_min(1)).to(values.dtype)[..., None]
+    return torch.where(valid[..., None], values, vp + w * (vn - vp))
+
+
+def _nanmedian_torch(v: torch.Tensor) -> torch.Tensor:
+    """numpy's nanmedian over the last axis (the mean of the two middle values for an even count; NaN if
+    none), which torch.nanmedian is not (it takes the lower one)."""
+    n = (~torch.isnan(v)).sum(-1)
+    s = torch.sort(torch.where(torch.isnan(v), torch.full_like(v, float("inf")), v), -1).values
+    lo = torch.gather(s, -1, ((n - 1).clamp_min(0) // 2)[..., None])[..., 0]
+    hi = torch.gather(s, -1, (n // 2).clamp_max(v.shape[-1] - 1)[..., None])[..., 0]
+    return torch.where(n > 0, (lo + hi) / 2, torch.full_like(lo, float("nan")))
+
+
+def normalize_2d_torch(kp: torch.Tensor, reliable: torch.Tensor, min_joints: int = 6
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`occlusion.normalize_2d` for (..., T, 17, 2) tensors (same centre, same scale)."""
+    rel = reliable.bool()
+    w = rel.to(kp.dtype)
+    n_rel = rel.sum(-1)  # (..., T)
+    mean_rel = (kp * w[..., None]).sum(-2) / n_rel.clamp_min(1)[..., None].to(kp.dtype)
+    pelvis_ok = rel[..., 0]
+    any_pelvis = pelvis_ok.any(-1, keepdim=True)
+    centre = torch.where(any_pelvis[..., None], _fill_missing_torch(kp[..., 0, :], pelvis_ok),
+                         _fill_missing_torch(mean_rel, n_rel > 0))
+    d2 = ((kp - centre[..., None, :]) ** 2).sum(-1)
+    rms = ((d2 * w).sum(-1) / n_rel.clamp_min(1).to(kp.dtype)).clamp_min(1e-24).sqrt()
+    good = n_rel >= min_joints
+    good = torch.where(good.any(-1, keepdim=True), good, n_rel > 0)
+    scale = _nanmedian_torch(torch.where(good, rms, torch.full_like(rms, float("nan"))))
+    scale = torch.where(torch.isfinite(scale) & (scale > 1e-9), scale, torch.ones_like(scale))
+    return (kp - centre[..., None, :]) / scale[..., None, None, None], centre, scale
+
+
+def encode_torch(keypoints: torch.Tensor, confidence: torch.Tensor, enc: InputEncoding = InputEncoding()
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`encode` for tensors: (x, centre, scale, reliable); gradients flow to the keypoints (and, in
+    ``soft`` mode, to the confidences)."""
+    exists = torch.isfinite(keypoints).all(-1)
+    kp = torch.where(exists[..., None], keypoints, torch.zeros_like(keypoints))
+    conf = confidence.to(kp.dtype)
+    conf = torch.where(exists & torch.isfinite(conf), conf.clamp(0.0, 1.0), torch.zeros_like(conf))
+    reliable = exists if enc.mode == "unaware" else exists & (conf.detach() >= enc.threshold)
+    norm, centre, scale = normalize_2d_torch(kp, reliable, enc.min_joints)
+    if enc.mode == "paper":
+        third = reliable.to(kp.dtype)
+    elif enc.mode == "soft":
+        third = conf
+    else:
+        third = exists.to(kp.dtype)
+    shown = (reliable if enc.mode == "paper" else exists).to(kp.dtype)[..., None]
+    return torch.cat([norm * shown, third[..., None]], -1), centre, scale, reliable

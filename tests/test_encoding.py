@@ -1,0 +1,145 @@
+"""The lifter's input encoding: numpy and torch agree, each mode means what it says, checkpoints carry it, and
+old configs still load."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from occlupose.config import ModelConfig, TrainConfig, from_dict, load_config, to_dict
+from occlupose.encoding import InputEncoding, encode, encode_torch, normalize_2d_torch
+from occlupose.occlusion import normalize_2d
+
+
+def random_track(rng, b=3, t=24):
+    kp = rng.uniform(50, 400, (b, t, 17, 2))
+    conf = rng.uniform(0, 1, (b, t, 17))
+    conf[0, 3:9, 0] = 0.05  # the pelvis missing for a stretch: its centre is interpolated
+    conf[1, :, 0] = 0.1  # never a pelvis: the reliable joints' mean
+    kp[2, 5, 4] = np.nan  # a position that does not exist
+    conf[2, 10:12] = 0.0  # frames with nothing reliable
+    return kp, conf
+
+
+@pytest.mark.parametrize("mode", ["paper", "soft", "unaware"])
+def test_numpy_and_torch_encodings_agree(mode):
+    kp, conf = random_track(np.random.default_rng(3))
+    enc = InputEncoding(mode=mode)
+    a = encode(kp, conf, enc)
+    x, centre, scale, reliable = encode_torch(torch.from_numpy(kp), torch.from_numpy(conf), enc)
+    np.testing.assert_array_equal(a.reliable, reliable.numpy())
+    np.testing.assert_allclose(a.centre, centre.numpy(), atol=1e-9)
+    np.testing.assert_allclose(a.scale, scale.numpy(), rtol=1e-7)
+    np.testing.assert_allclose(a.x, x.numpy(), atol=1e-5)
+
+
+def test_torch_scale_is_numpys_median_for_an_even_number_of_frames():
+    # two frames, 16 joints 1 and 3 from the pelvis: RMS spreads k and 3k (k = sqrt(16/17)); numpy's median is
+    # 2k, torch.nanmedian would give k
+    kp = np.zeros((1, 2, 17, 2))
+    kp[0, 0, 1:, 0], kp[0, 1, 1:, 0] = 1.0, 3.0
+    rel = np.ones((1, 2, 17), bool)
+    k = np.sqrt(16 / 17)
+    assert normalize_2d(kp, rel)[2][0] == pytest.approx(2 * k)
+    assert normalize_2d_torch(torch.from_numpy(kp), torch.from_numpy(rel))[2].item() == pytest.approx(2 * k)
+
+
+def test_pelvis_centre_is_interpolated_where_it_is_missing():
+    kp = np.zeros((3, 17, 2))
+    kp[:, 0] = [[0.0, 0.0], [50.0, 50.0], [10.0, 20.0]]  # frame 1's pelvis guess is wrong and unreliable
+    kp[:, 1:, 0] = kp[:, :1, 0] + np.linspace(-5, 5, 16)
+    conf = np.ones((3, 17))
+    conf[1, 0] = 0.0
+    e = encode(kp, conf, InputEncoding(mode="paper"))
+    np.testing.assert_allclose(e.centre[1], [5.0, 10.0])
+
+
+def test_each_mode_shows_what_it_says():
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(0, 100, (10, 17, 2))
+    conf = np.full((10, 17), 0.9)
+    conf[:, 13] = 0.2  # a low-confidence guess
+    kp[4, 12] = np.nan  # no guess at all
+    paper = encode(kp, conf, InputEncoding(mode="paper"))
+    soft = encode(kp, conf, InputEncoding(mode="soft"))
+    unaware = encode(kp, conf, InputEncoding(mode="unaware"))
+    # the same normalisation in all three (set by the reliable joints)
+    np.testing.assert_allclose(paper.centre, soft.centre)
+    np.testing.assert_allclose(paper.scale, soft.scale)
+    assert (paper.x[:, 13] == 0).all()  # paper: the guess is thrown away, flag 0
+    guess = (kp[:, 13] - soft.centre) / soft.scale
+    np.testing.assert_allclose(soft.x[:, 13, :2], guess, rtol=1e-5)  # soft: the guess is kept ...
+    np.testing.assert_allclose(soft.x[:, 13, 2], 0.2)  # ... with its confidence
+    np.testing.assert_allclose(soft.x[:, 0, 2], 0.9)
+    np.testing.assert_allclose(unaware.x[:, 13, 2], 1.0)  # unaware: every guess is as good as any
+    for e in (paper, soft, unaware):  # a position that does not exist is zero with a zero third channel
+        assert (e.x[4, 12] == 0).all() and np.isfinite(e.x).all()
+    assert not paper.reliable[:, 13].any() and paper.reliable[:, 0].all()
+    with pytest.raises(ValueError, match="mode"):
+        InputEncoding(mode="hard")
+    with pytest.raises(ValueError, match=r"\(\.\.\., 17\)"):
+        encode(kp, conf[:, :16])
+
+
+def test_a_soft_model_reads_the_confidences_a_paper_model_only_the_threshold(tmp_path):
+    from occlupose.lifter import PoseLifter, lift, load_checkpoint, save_checkpoint
+    from occlupose.models import TCNConfig
+
+    rng = np.random.default_rng(5)
+    kp = rng.uniform(100, 300, (30, 17, 2))
+    hi, lo = np.full((30, 17), 0.9), np.full((30, 17), 0.9)
+    lo[:, 5] = 0.6  # still above b: a paper model cannot tell
+    torch.manual_seed(0)
+    for mode, differs in (("paper", False), ("soft", True)):
+        cfg = TrainConfig(model=ModelConfig(tcn=TCNConfig(channels=8), encoding=InputEncoding(mode=mode,
+                                                                                             threshold=0.5)))
+        save_checkpoint(tmp_path / f"{mode}.pt", PoseLifter(cfg.model), cfg, 0)
+        loaded = load_checkpoint(tmp_path / f"{mode}.pt")
+        assert loaded.model.cfg.encoding == InputEncoding(mode=mode, threshold=0.5)  # the checkpoint carries it
+        a, b = lift(loaded.model, kp, hi), lift(loaded.model, kp, lo)
+        assert (np.abs(a - b).max() > 1e-6) == differs
+        # the checkpoint's b is the default: 0.4 is missing for this model, kept when the caller lowers b
+        mid = hi.copy()
+        mid[:, 7] = 0.4
+        assert np.abs(lift(loaded.model, kp, mid) - a).max() > 1e-6
+        if mode == "paper":  # at b = 0.3, 0.4 is as reliable as 0.9
+            np.testing.assert_allclose(lift(loaded.model, kp, mid, threshold=0.3),
+                                       lift(loaded.model, kp, hi, threshold=0.3), atol=1e-6)
+
+
+def test_configs_written_before_the_encoding_still_load():
+    old = to_dict(TrainConfig())
+    del old["model"]["encoding"], old["pose_regularizer"]
+    old["model"]["occlusion_aware"] = False
+    old["augment"]["filter"] = {"sigma": 0.15, "threshold": 0.2}
+    old["use_pose_regularizer"], old["regularize_supervised"] = True, True
+    cfg = from_dict(TrainConfig, old)
+    assert cfg.model.encoding == InputEncoding(mode="unaware", threshold=0.2, sigma=0.15)
+    assert cfg.pose_regularizer == "all"
+    old.update(use_pose_regularizer=False)
+    assert from_dict(TrainConfig, old).pose_regularizer == "off"
+    old.update(use_pose_regularizer=True, regularize_supervised=False)
+    assert from_dict(TrainConfig, old).pose_regularizer == "2d_only"
+
+
+def test_a_config_inherits_its_base_section_by_section(tmp_path):
+    (tmp_path / "base.yaml").write_text("steps: 7\nbatch_size: 3\nmodel:\n  use_2d_tcn: false\n"
+                                        "  tcn: {channels: 12}\n")
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "r.yaml").write_text("base: ../base.yaml\nsteps: 9\nmodel:\n  encoding: {mode: soft}\n"
+                                              "pose_regularizer: off\n")
+    cfg = load_config(tmp_path / "rows" / "r.yaml")
+    assert (cfg.steps, cfg.batch_size, cfg.model.use_2d_tcn, cfg.model.tcn.channels) == (9, 3, False, 12)
+    assert cfg.model.encoding.mode == "soft" and cfg.pose_regularizer == "off"
+    assert cfg == replace(TrainConfig(), steps=9, batch_size=3, pose_regularizer="off", model=replace(
+        ModelConfig(), use_2d_tcn=False, tcn=replace(ModelConfig().tcn, channels=12), encoding=InputEncoding("soft")))
+    (tmp_path / "loop.yaml").write_text("base: loop2.yaml\n")
+    (tmp_path / "loop2.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ValueError, match="loop"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "lost.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_config(tmp_path / "lost.yaml")
+    with pytest.raises(ValueError, match="pose_regularizer"):
+        TrainConfig(pose_regularizer="sometimes")
