@@ -29,7 +29,7 @@ from occlupose.config import TrainConfig, load_config
 from occlupose.data import load_mocap
 from occlupose.evaluate import EVAL_AUGMENT, evaluate_model
 from occlupose.lifter import load_checkpoint
-from occlupose.train import train
+from occlupose.train import train, training_mocap
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "ablation"
@@ -83,7 +83,7 @@ def for_split(cfg: TrainConfig, split: str) -> TrainConfig:
     """``val``: train without the validation subjects; ``test``: the config as it is."""
     if split == "test":
         return cfg
-    train_subjects = [s for s in load_mocap(cfg.data).subjects("train") if s not in VAL_SUBJECTS]
+    train_subjects = [s for s in training_mocap(cfg).subjects("train") if s not in VAL_SUBJECTS]
     return replace(cfg, subjects=tuple(train_subjects))
 
 

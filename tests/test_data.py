@@ -136,3 +136,16 @@ def test_load_mocap_rejects_bad_file(tmp_path):
     np.savez(p, **{"S1/a": np.zeros((3, 17, 3))})
     with pytest.raises(ValueError, match="m.npz: missing key '__meta__'"):
         load_mocap(p)
+
+
+def test_extra_mocap_adds_training_clips_only(mocap):
+    from occlupose.data import EXTRA_MOCAP, extra_mocap_path, load_mocap, merge_mocap
+
+    extra = load_mocap(extra_mocap_path("cmu_extra"))
+    assert set(EXTRA_MOCAP) == {"cmu_extra", "hdm05"} and extra_mocap_path("hdm05").is_file()
+    merged = merge_mocap(mocap, [extra])
+    assert len(merged.keys("train")) == len(mocap.keys("train")) + len(extra.keys("train"))
+    assert merged.keys("test") == mocap.keys("test")  # the extra file's S16 clips are not added
+    assert "S16" in extra.subjects("test") and not set(extra.keys("test")) & set(merged.clips)
+    with pytest.raises(ValueError, match="in both"):
+        merge_mocap(mocap, [mocap])

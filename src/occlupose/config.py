@@ -60,6 +60,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: mocap file (None: $OCCLUPOSE_DATA, else the copy bundled in the package)
     data: str | None = None
+    #: more mocap whose training clips are added: bundled names ("cmu_extra", "hdm05") or paths
+    extra_data: tuple[str, ...] = ()
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
     supervised_subjects: tuple[str, ...] | None = None

@@ -128,6 +128,31 @@ def find_mocap(path: str | os.PathLike | None = None) -> Path:
     return p
 
 
+#: more open mocap bundled beside the main file, by name (``TrainConfig.extra_data``; licences in the README)
+EXTRA_MOCAP = {"cmu_extra": "cmu_extra_h36m17_50fps.npz", "hdm05": "hdm05_h36m17_50fps.npz"}
+
+
+def extra_mocap_path(name: str) -> Path:
+    """A bundled extra file by name (``cmu_extra``, ``hdm05``), or any path to a file of the same layout."""
+    if name in EXTRA_MOCAP:
+        return Path(__file__).resolve().parent / "mocap" / EXTRA_MOCAP[name]
+    return Path(name)
+
+
+def merge_mocap(main: Mocap, extra: list[Mocap], split: str = "train") -> Mocap:
+    """``main`` plus the ``split`` clips of each ``extra`` file (their other clips, e.g. more of a test
+    subject, are left out). A clip key present twice is an error: a trial must not be counted twice."""
+    clips, info = dict(main.clips), dict(main.meta.get("clips", {}))
+    for m in extra:
+        if abs(m.fps - main.fps) > 1e-6:
+            raise ValueError(f"{m.path}: {m.fps:g} fps, but {main.path} is {main.fps:g} fps")
+        for k in m.keys(split):
+            if k in clips:
+                raise ValueError(f"clip {k!r} is in both {main.path} and {m.path}")
+            clips[k], info[k] = m.clips[k], m.meta["clips"][k]
+    return Mocap(clips, {**main.meta, "clips": info}, main.fps, "+".join([main.path, *(m.path for m in extra)]))
+
+
 def load_mocap(path: str | os.PathLike | None = None) -> Mocap:
     """Load the open CMU mocap file (see ``occlupose/mocap/README.md``)."""
     path = find_mocap(path)

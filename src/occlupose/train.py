@@ -24,7 +24,7 @@ from . import losses as L
 from .augment import Augmenter
 from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
-from .data import Mocap, load_mocap, sample_windows
+from .data import Mocap, extra_mocap_path, load_mocap, merge_mocap, sample_windows
 from .encoding import encode
 from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, save_checkpoint
 from .models import Discriminator
@@ -40,8 +40,16 @@ class TrainData:
     mocap: Mocap
 
 
-def build_data(cfg: TrainConfig) -> TrainData:
+def training_mocap(cfg: TrainConfig) -> Mocap:
+    """The main mocap file with the training clips of ``cfg.extra_data`` added."""
     mocap = load_mocap(cfg.data)
+    if cfg.extra_data:
+        mocap = merge_mocap(mocap, [load_mocap(extra_mocap_path(n)) for n in cfg.extra_data])
+    return mocap
+
+
+def build_data(cfg: TrainConfig) -> TrainData:
+    mocap = training_mocap(cfg)
     keys = mocap.keys("train")
     if cfg.subjects is not None:
         unknown = set(cfg.subjects) - set(mocap.subjects("train"))
