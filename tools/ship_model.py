@@ -18,6 +18,7 @@ from occlupose.data import load_mocap
 from occlupose.evaluate import evaluate_model, format_table
 from occlupose.lifter import load_checkpoint, save_checkpoint
 from occlupose.models import count_parameters
+from occlupose.train import training_mocap
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "occlupose" / "weights"
 
@@ -47,6 +48,23 @@ def main() -> None:
     commit = loaded.meta.get("git_commit", "unknown")
     cfg_text = (run / "config.yaml").read_text()
     d, c = tables["detector"]["ALL"], tables["clean"]["ALL"]
+    cfg = loaded.config
+    train_data = training_mocap(cfg)
+    parts = "2D TCN + 3D TCN" if cfg.model.use_2d_tcn else "3D TCN"
+    frames = sum(len(train_data.clips[k]) for k in train_data.keys("train"))
+    extra = ""
+    if cfg.extra_data:
+        extra = (f"\nPlus the training clips of the bundled extra files {', '.join(cfg.extra_data)} "
+                 f"(`src/occlupose/mocap/README.md`): {len(train_data.subjects('train'))} training subjects, "
+                 f"{frames:,} frames ({frames / train_data.fps / 60:.1f} min) in all.")
+    if "hdm05" in cfg.extra_data:
+        extra += ("\n**Licence note:** trained in part on HDM05 (M. Müller, T. Röder, M. Clausen, B. Eberhardt, "
+                  "B. Krüger, A. Weber, *Documentation Mocap Database HDM05*, Universität Bonn, 2007), which is "
+                  "licensed CC BY-SA 3.0; these weights are a derived work shared under the same licence.")
+    encodings = {"paper": "the paper's: keypoints below b zeroed and flagged 0",
+                 "soft": "soft: every 2D guess kept, with its Eq. 2 confidence C* as the third channel",
+                 "unaware": "occlusion-unaware: every guess as reliable"}
+    enc = cfg.model.encoding
 
     def row(name: str, r: dict) -> str:
         keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
@@ -54,13 +72,14 @@ def main() -> None:
 
     card = f"""# Model card: {shipped.name}
 
-The default lifter of `occlupose lift` (2D TCN + 3D TCN, {count_parameters(shipped.model):,} parameters,
-stored in float16, {out.stat().st_size / 1e6:.1f} MB).
+The default lifter of `occlupose lift` ({parts}, {count_parameters(shipped.model):,} parameters,
+stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
+sigma = {enc.sigma:g}; recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
 
 ## Data
 Open CMU mocap, `cmu_h36m17_50fps.npz` (bundled: `src/occlupose/mocap/`): the 11 training subjects
 ({", ".join(mocap.subjects("train"))}), fully supervised, seen through random virtual cameras (Sec. 4.2) with
-Cylinder Man occlusion labels, virtual occluders and the synthetic detector of `augment.py`.
+Cylinder Man occlusion labels, virtual occluders and the synthetic detector of `augment.py`.{extra}
 Test subjects {", ".join(mocap.subjects("test"))} were never used for training or model choice.
 
 ## Command
@@ -82,9 +101,9 @@ Occluded joints are {100 * d["masked_fraction"]:.1f} % of the test joints. Repro
 Human3.6M results (different subjects, skeleton semantics and cameras).
 
 ## Limitations
-Trained on 7.8 minutes of CMU mocap (retargeted bodies), so unusual motions and body shapes are out of
-distribution. The 2D errors it was trained against are a model of a detector, not a real one. Output is
-root-relative and metric by prior (typical body size), not measured.
+Trained on {frames / train_data.fps / 60:.1f} minutes of open mocap (mostly retargeted bodies), so unusual motions
+and body shapes are out of distribution. The 2D errors it was trained against are a model of a detector, not a
+real one. Output is root-relative and metric by prior (typical body size), not measured.
 
 ## Config
 ```yaml

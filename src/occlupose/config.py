@@ -30,6 +30,8 @@ class ModelConfig:
     discriminator_channels: int = 64
     #: frame rate the model works at; inputs are resampled to it
     fps: float = 50.0
+    #: at inference, average the 3D of the input and of its mirror image (left and right swapped)
+    flip_test: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "discriminator_channels", integer=True)

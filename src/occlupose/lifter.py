@@ -21,6 +21,7 @@ from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .encoding import Encoded, encode
 from .models import TCN, Lifter3D
 from .safeio import atomic_file
+from .skeleton import FLIP_PERMUTATION
 
 CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
@@ -47,6 +48,17 @@ class PoseLifter(nn.Module):
         else:
             smooth = x[..., :2]
         return smooth, self.tcn3d(x)
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 17, 3) input -> (B, T, 17, 3) poses for use (not training): with ``cfg.flip_test`` the mean
+        of the prediction and the mirrored prediction for the mirrored input (the person seen in a mirror has
+        the same pose with left and right swapped), which averages out some of the network's asymmetric error."""
+        out = self(x)[1]
+        if self.cfg.flip_test:
+            mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
+            back = self(x[..., FLIP_PERMUTATION, :] * mirror)[1]
+            out = (out + back[..., FLIP_PERMUTATION, :] * mirror) / 2
+        return out
 
 
 def prepare_input(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray) -> Encoded:
@@ -214,7 +226,7 @@ def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: 
         conf_m = np.where(rel_m, np.maximum(conf_m, enc.threshold), np.minimum(conf_m, np.nextafter(enc.threshold, 0)))
     x = encode(kp_m, conf_m, enc).x
     model.eval()
-    _, out = model(torch.from_numpy(x[None]).to(device))
+    out = model.infer(torch.from_numpy(x[None]).to(device))
     poses = out[0].cpu().numpy().astype(np.float64)
     if t_model is not None:
         poses = resample_at(poses, t_model, t_in)
