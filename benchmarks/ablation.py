@@ -105,19 +105,24 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     mocap = load_mocap(cfg.data)
     keys = mocap.keys("train", subjects=list(VAL_SUBJECTS)) if split == "val" else None
     rows = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys)
+    # the same network with test-time flip averaging (ModelConfig.flip_test), for every row alike
+    loaded.model.cfg = replace(loaded.model.cfg, flip_test=not loaded.model.cfg.flip_test)
+    rows_other = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys)
+    rows_flip, rows = (rows_other, rows) if loaded.model.cfg.flip_test else (rows, rows_other)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
               "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
               "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,
-              "train_seconds": round(seconds, 1), "rows": rows}
+              "train_seconds": round(seconds, 1), "rows": rows, "rows_flip": rows_flip}
     out.write_text(json.dumps(result, indent=1))
     return result
 
 
-def summarise(results: list[dict]) -> dict[str, str]:
-    """Mean ± half-range over seeds of each metric, as text."""
+def summarise(results: list[dict], key: str = "rows") -> dict[str, str]:
+    """Mean ± half-range over seeds of each metric, as text (``key``: "rows" plain, "rows_flip" with test-time
+    flip averaging)."""
     out = {}
     for m in METRICS:
-        v = np.array([r["rows"]["ALL"][m] for r in results])
+        v = np.array([r[key]["ALL"][m] if key in r else np.nan for r in results])
         out[m] = f"{v.mean():.1f}" + (f" ± {(v.max() - v.min()) / 2:.1f}" if len(v) > 1 else "")
     return out
 
@@ -139,12 +144,13 @@ def main() -> None:
     ap.add_argument("--device")
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
     ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
+    ap.add_argument("--flip", action="store_true", help="tabulate the scores with test-time flip averaging")
     args = ap.parse_args()
     names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                     if k in ("steps", "batch_size", "channels", "window", "threshold", "split") and v is not None)
-          + f" --out {args.out}" + (" --report" if args.report else ""))
+          + f" --out {args.out}" + (" --report" if args.report else "") + (" --flip" if args.flip else ""))
     print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded | MPJVE |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
@@ -164,7 +170,7 @@ def main() -> None:
         if not results:
             print(f"| {Path(name).stem} | (not run) | | | | | | |")
             continue
-        s = summarise(results)
+        s = summarise(results, "rows_flip" if args.flip else "rows")
         seeds = ",".join(str(r["seed"]) for r in results)
         print(f"| {Path(name).stem} | {seeds} | {results[0]['steps']} × {results[0]['batch_size']} | {s['mpjpe']} | "
               f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} | {s['mpjve']} |", flush=True)

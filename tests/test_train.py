@@ -92,6 +92,8 @@ def test_every_committed_config_loads_and_ablation_rows_add_one_component_each()
     root = Path(__file__).parents[1] / "configs"
     cfgs = {p.stem: load_config(p) for p in sorted((root / "ablation").glob("*.yaml"))}
     assert load_config(root / "default.yaml").name == "occlupose-default"
+    every = {p: load_config(p) for p in root.rglob("*.yaml") if p.name != "base.yaml"}  # all parse and check
+    assert len({c.name for c in every.values()}) == len(every)  # and no two runs share a name
     assert len(cfgs) == 7
     switches = []
     for c in cfgs.values():
@@ -141,3 +143,23 @@ def test_ablation_budget_and_sweeps_apply_to_any_row():
     semi = load_config(resolve("configs/semi/semi_reg.yaml"))
     assert semi.supervised_subjects == ("S01", "S07") and semi.subjects is None
     assert load_config(resolve("configs/semi/3d_few.yaml")).subjects == ("S01", "S07")
+
+
+def test_augmentation_workers_draw_the_same_batches(tmp_path, mocap):
+    """Batches built by forked workers ahead of the step equal the in-process ones: each step's random stream
+    depends on (seed, rank, step) only, so the trained weights are the same."""
+    from occlupose.augment import Augmenter
+    from occlupose.train import Batches, build_data
+
+    cfg = tiny(data=mocap.path, steps=6, batch_size=4)
+    data, aug = build_data(cfg), Augmenter(cfg.augment, cfg.model.encoding.filter)
+    inline, ahead = Batches(cfg, data, aug, 0, 2, "cpu"), Batches(replace(cfg, workers=2), data, aug, 0, 2, "cpu")
+    try:
+        for step in range(2, 6):
+            a, b = inline.get(step), ahead.get(step)
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert not torch.equal(inline.get(2)["x"], inline.get(3)["x"])  # steps differ from each other
+    finally:
+        ahead.close()
+    with pytest.raises(ValueError, match="workers"):
+        TrainConfig(workers=-1)

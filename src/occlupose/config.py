@@ -73,11 +73,14 @@ class TrainConfig:
     checkpoint_every: int = 1000
     eval_views: int = 2
     threads: int = 0  # 0: torch's default
+    #: processes that build (augment) batches ahead of the training step; 0: in the training process. The
+    #: batches are the same either way (each step's random stream depends only on seed and step)
+    workers: int = 0
 
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views",
                  integer=True)
-        at_least(self, 0, "threads", "seed", integer=True)
+        at_least(self, 0, "threads", "seed", "workers", integer=True)
         positive(self, "lr", "lr_final")
         within(self, 0.0, 1.0, "lr_drop_at")
         if self.pose_regularizer not in POSE_REGULARIZER:

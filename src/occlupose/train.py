@@ -77,6 +77,22 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 def make_batch(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: TrainConfig, device: str
                ) -> dict[str, torch.Tensor]:
     """One training batch as tensors: network input, targets, masks and zeta (1 = has 3D)."""
+    return to_device(batch_arrays(rng, data, aug, cfg), device)
+
+
+def to_device(arrays: dict[str, np.ndarray], device: str) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in arrays.items()}
+
+
+def step_rng(cfg: TrainConfig, rank: int, step: int) -> np.random.Generator:
+    """The random stream of one step's batch: a function of (seed, rank, step) only, so a resumed run and a
+    run with any number of augmentation workers draw the same batches."""
+    return np.random.default_rng([cfg.seed, rank, step])
+
+
+def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: TrainConfig
+                 ) -> dict[str, np.ndarray]:
+    """:func:`make_batch` before the tensors: numpy arrays only, so worker processes can build it."""
     idx = sample_windows(rng, data.lengths, cfg.batch_size, cfg.window)
     offsets = np.concatenate([[0], np.cumsum(data.lengths)])
     clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
@@ -85,11 +101,49 @@ def make_batch(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: T
     gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.scale[:, None, None, None]
     # Eq. 3 supervises the 2D TCN on the reliable joints (paper); a soft model's 2D TCN corrects every guess
     l2d_mask = e.reliable if cfg.model.encoding.mode == "paper" else np.ones_like(e.reliable)
-    t = {
+    return {
         "x": e.x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": l2d_mask,
         "visible": ~b.occluded, "unreliable": ~e.reliable, "zeta": data.supervised[clip].astype(np.float32),
     }
-    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in t.items()}
+
+
+#: what a forked augmentation worker needs (set before the pool starts; read-only after)
+_WORKER: dict = {}
+
+
+def _worker_batch(rank_step: tuple[int, int]) -> dict[str, np.ndarray]:
+    w = _WORKER
+    return batch_arrays(step_rng(w["cfg"], *rank_step), w["data"], w["aug"], w["cfg"])
+
+
+class Batches:
+    """The batches of steps ``start`` ... ``cfg.steps - 1``: built in this process (``cfg.workers`` = 0) or by
+    that many forked processes a few steps ahead (bounded, so memory stays flat), identical either way."""
+
+    def __init__(self, cfg: TrainConfig, data: TrainData, aug: Augmenter, rank: int, start: int, device: str):
+        self.cfg, self.data, self.aug, self.rank, self.device = cfg, data, aug, rank, device
+        self.next, self.pool, self.pending = start, None, {}
+        if cfg.workers:
+            import multiprocessing as mp
+
+            _WORKER.update(cfg=cfg, data=data, aug=aug)
+            self.pool = mp.get_context("fork").Pool(cfg.workers)
+
+    def get(self, step: int) -> dict[str, torch.Tensor]:
+        if self.pool is None:
+            return to_device(batch_arrays(step_rng(self.cfg, self.rank, step), self.data, self.aug, self.cfg),
+                             self.device)
+        ahead = 2 * self.cfg.workers
+        while self.next < min(step + ahead, self.cfg.steps):
+            self.pending[self.next] = self.pool.apply_async(_worker_batch, ((self.rank, self.next),))
+            self.next += 1
+        return to_device(self.pending.pop(step).get(), self.device)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
 
 def _distributed() -> tuple[int, int]:
@@ -131,7 +185,6 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
-    rng = np.random.default_rng([cfg.seed, rank])
 
     data = build_data(cfg)
     aug = Augmenter(cfg.augment, cfg.model.encoding.filter)
@@ -144,9 +197,10 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
         ckpt = read_checkpoint(last, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training state", device)
         saved = from_dict(TrainConfig, ckpt["config"], str(last))
         # a run may be extended (more steps) or logged differently, nothing else may change
-        if replace(saved, steps=cfg.steps, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every) != cfg:
+        if replace(saved, steps=cfg.steps, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                   workers=cfg.workers, threads=cfg.threads) != cfg:
             raise ValueError(f"{last}: was trained with a different config; resume with the same one "
-                             "(only steps, log_every and checkpoint_every may change)")
+                             "(only steps, log_every, checkpoint_every, workers and threads may change)")
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -156,7 +210,6 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
             start = int(ckpt["step"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise ValueError(f"{last}: not a complete training state ({exc})") from exc
-        rng = np.random.default_rng([cfg.seed, rank, start])
         torch.manual_seed(cfg.seed + rank + start)
     # only rank 0 writes; a run that fails with nothing to resume leaves no folder behind
     with made_folder(run_dir, keep=lambda: rank != 0 or last.is_file()):
@@ -165,12 +218,12 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
                 clear_owned(run_dir, RUN_FILES)
             with atomic_file(run_dir / "config.yaml", overwrite=True) as tmp:
                 save_config(cfg, tmp)
-        return _train_loop(cfg, model, disc, opt, opt_d, data, aug, rng, run_dir, start, device, world, rank,
+        return _train_loop(cfg, model, disc, opt, opt_d, data, aug, run_dir, start, device, world, rank,
                            progress)
 
 
 def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None, opt, opt_d, data: TrainData,
-                aug: Augmenter, rng: np.random.Generator, run_dir: Path, start: int, device: str, world: int,
+                aug: Augmenter, run_dir: Path, start: int, device: str, world: int,
                 rank: int, progress: bool) -> Path:
     last = run_dir / "last.pt"
     net: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -187,11 +240,12 @@ def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None,
             rows = [r for r in csv.reader(f)][1:]
         t0 -= float(rows[-1][-1]) if rows else 0.0
     acc: dict[str, float] = {}
+    batches = Batches(cfg, data, aug, rank, start, device)
     done = start
     try:
         for step in bar:
             lr = lr_at(cfg, step)
-            vals = _step(cfg, net, model, disc, opt, opt_d, make_batch(rng, data, aug, cfg, device), lr, step)
+            vals = _step(cfg, net, model, disc, opt, opt_d, batches.get(step), lr, step)
             for k, v in vals.items():
                 acc[k] = acc.get(k, 0.0) + v
             done = step + 1
@@ -211,6 +265,7 @@ def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None,
             print(f"\ninterrupted after step {done}: saved {last}; continue with --resume")
         raise
     finally:
+        batches.close()
         bar.close()
         if log_file:
             log_file.close()
