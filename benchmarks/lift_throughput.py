@@ -32,11 +32,11 @@ def main() -> None:
     x = prepare_input(model, kp, rel).x
     x = torch.from_numpy(x).to(args.device)
     with torch.inference_mode():
-        model(x)
+        model.infer(x)
         times = []
         for _ in range(5):
             t = time.perf_counter()
-            model(x)
+            model.infer(x)  # what lift/run use (with flip averaging when the checkpoint asks for it)
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
@@ -45,7 +45,9 @@ def main() -> None:
     print(f"# lifting throughput, model {loaded.name}, device {args.device}, {args.threads} threads")
     print(f"command: python benchmarks/lift_throughput.py --threads {args.threads} --batch {args.batch}"
           f" --device {args.device}")
-    print(f"parameters: {count_parameters(model):,} (2D TCN + 3D TCN)")
+    parts = "2D TCN + 3D TCN" if model.cfg.use_2d_tcn else "3D TCN"
+    flip = ", flip-averaged (2 passes)" if model.cfg.flip_test else ""
+    print(f"parameters: {count_parameters(model):,} ({parts}{flip}, {model.cfg.encoding.mode} encoding)")
     print(f"batch {args.batch} x {args.frames} frames: {dt * 1000:.1f} ms -> {n / dt:,.0f} frames/s")
 
 

@@ -140,6 +140,12 @@ def test_ablation_budget_and_sweeps_apply_to_any_row():
     assert row_names(["all", "configs/semi/semi_reg.yaml"])[:2] == ["1_baseline", "2_tcn2d"]
     assert len(row_names(["all"])) == 7
     assert run_name("configs/semi/semi_reg.yaml", 1, window=64, threshold=0.25) == "semi_reg-w64-b0.25-s1"
+    # validation: the held-out training subjects are left out of training, every other one stays
+    from ablation import VAL_SUBJECTS, for_split
+
+    val = for_split(cfg, "val")
+    assert set(VAL_SUBJECTS) == {"S08", "S13"} and not set(val.subjects) & set(VAL_SUBJECTS)
+    assert len(val.subjects) == 9 and for_split(cfg, "test") == cfg
     semi = load_config(resolve("configs/semi/semi_reg.yaml"))
     assert semi.supervised_subjects == ("S01", "S07") and semi.subjects is None
     assert load_config(resolve("configs/semi/3d_few.yaml")).subjects == ("S01", "S07")
