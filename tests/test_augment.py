@@ -78,3 +78,18 @@ def test_same_seed_same_batch(mocap):
     np.testing.assert_array_equal(a.det_2d, b.det_2d)
     c = Augmenter(AugmentConfig(detector=DetectorConfig(mirror_prob=1.0)))(np.random.default_rng(5), clip)
     assert not np.array_equal(a.det_2d, c.det_2d)
+
+
+def test_clean_windows_get_the_true_2d_with_full_confidence(mocap):
+    from dataclasses import replace
+
+    world = mocap.clips[mocap.keys("train")[0]][None, :64].repeat(6, 0)
+    plain = Augmenter(AugmentConfig())(np.random.default_rng(3), world)
+    off = Augmenter(AugmentConfig(clean_prob=0.0))(np.random.default_rng(3), world)
+    np.testing.assert_array_equal(plain.det_2d, off.det_2d)  # 0: the random stream is untouched
+    clean = Augmenter(replace(AugmentConfig(), clean_prob=1.0))(np.random.default_rng(3), world)
+    np.testing.assert_array_equal(clean.det_2d, clean.gt_2d)
+    assert (clean.conf == 1.0).all() and clean.reliable.all() and clean.occluded.any()
+    assert not np.allclose(plain.det_2d, plain.gt_2d)
+    with pytest.raises(ValueError, match="clean_prob"):
+        AugmentConfig(clean_prob=1.5)

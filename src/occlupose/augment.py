@@ -89,9 +89,12 @@ class AugmentConfig:
     virtual_views: bool = True
     fixed_azimuths_deg: tuple[float, ...] = (45.0, 135.0, 225.0, 315.0)
     fixed_tilt: float = 0.05 * np.pi
+    #: fraction of windows given the clean projected 2D with confidence 1 for every joint (what ``evaluate
+    #: --clean`` feeds), so that perfect input is not outside the training distribution
+    clean_prob: float = 0.0
 
     def __post_init__(self) -> None:
-        within(self, 0.0, 1.0, "perspective_prob")
+        within(self, 0.0, 1.0, "perspective_prob", "clean_prob")
         positive(self, "min_distance", "fps")
         ordered(self, "min_distance", "max_distance")
         if not self.virtual_views and not self.fixed_azimuths_deg:
@@ -207,6 +210,10 @@ class Augmenter:
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
         box = np.ptp(gt_2d, axis=2).max(-1)  # (B, T) person box size
         conf = flow_consistency(conf, flow, displacements(det_2d), box, self.occlusion.sigma)
+        if cfg.clean_prob > 0:  # drawn only when asked for, so other configs keep their random stream
+            clean = rng.random(b) < cfg.clean_prob
+            det_2d = np.where(clean[:, None, None, None], gt_2d, det_2d)
+            conf = np.where(clean[:, None, None], 1.0, conf)
         return Batch(
             poses_3d=root_rel.astype(np.float32),
             gt_2d=gt_2d.astype(np.float32),
