@@ -74,19 +74,20 @@ def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, n
     return np.where(exists[..., None], kp, 0.0), conf, exists
 
 
+def _channels(enc: InputEncoding, reliable, exists, conf, as_float):
+    """(which positions are shown (0/1), the third channel) for either array library: the mode's one rule."""
+    shown = as_float(reliable if enc.mode == "paper" else exists)
+    third = {"paper": shown, "soft": conf}.get(enc.mode, as_float(exists))
+    return shown, third
+
+
 def encode(keypoints: np.ndarray, confidence: np.ndarray, enc: InputEncoding = InputEncoding()) -> Encoded:
     """keypoints (..., T, 17, 2) any unit (NaN where there is none), confidence (..., T, 17): C* in [0, 1]
     or bool (a reliability mask reads as 1/0)."""
     kp, conf, exists = _clean(keypoints, confidence)
     reliable = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
     norm, centre, scale = normalize_2d(kp, reliable, enc.min_joints)
-    if enc.mode == "paper":
-        third = reliable.astype(np.float64)
-    elif enc.mode == "soft":
-        third = conf
-    else:
-        third = exists.astype(np.float64)
-    shown = reliable if enc.mode == "paper" else exists
+    shown, third = _channels(enc, reliable, exists, conf, lambda m: m.astype(np.float64))
     x = np.concatenate([norm * shown[..., None], third[..., None]], -1)
     return Encoded(x.astype(np.float32), centre, scale, reliable)
 
@@ -151,11 +152,5 @@ def encode_torch(keypoints: torch.Tensor, confidence: torch.Tensor, enc: InputEn
     conf = torch.where(exists & torch.isfinite(conf), conf.clamp(0.0, 1.0), torch.zeros_like(conf))
     reliable = exists if enc.mode == "unaware" else exists & (conf.detach() >= enc.threshold)
     norm, centre, scale = normalize_2d_torch(kp, reliable, enc.min_joints)
-    if enc.mode == "paper":
-        third = reliable.to(kp.dtype)
-    elif enc.mode == "soft":
-        third = conf
-    else:
-        third = exists.to(kp.dtype)
-    shown = (reliable if enc.mode == "paper" else exists).to(kp.dtype)[..., None]
-    return torch.cat([norm * shown, third[..., None]], -1), centre, scale, reliable
+    shown, third = _channels(enc, reliable, exists, conf, lambda m: m.to(kp.dtype))
+    return torch.cat([norm * shown[..., None], third[..., None]], -1), centre, scale, reliable
