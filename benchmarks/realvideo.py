@@ -20,7 +20,7 @@ someone else are counted, not scored), and a constant mean pose (the training mo
 camera). 3D errors root-aligned in each camera's frame on the 14 joints whose definitions agree between
 BlazePose and the mocap skeleton; spine, neck/nose and head top are reported apart.
 
-Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--views 1 2 3 4]
+Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--views 1 2 3 4] [--model CKPT]
 """
 
 from __future__ import annotations
@@ -183,11 +183,12 @@ def main() -> None:
     ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--max-reproj", type=float, default=40.0, help="px above which a view is dropped for a joint")
     ap.add_argument("--no-mediapipe", action="store_true")
+    ap.add_argument("--model", help="lifter checkpoint to score (default: the shipped model)")
     args = ap.parse_args()
     t0 = time.time()
     videos, calib = extract(Path(args.wheel), Path(args.work))
     cams = read_qca(calib)
-    model = load_checkpoint().model
+    model = load_checkpoint(args.model).model
     runs = []
     for v in videos:
         r = run_video(v, model, RunConfig(), progress=False)
