@@ -112,15 +112,14 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     loaded = load_checkpoint(final, device)
     mocap = load_mocap(cfg.data)
     keys = mocap.keys("train", subjects=list(VAL_SUBJECTS)) if split == "val" else None
-    rows = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys)
-    # the same network with test-time flip averaging (ModelConfig.flip_test), for every row alike
-    loaded.model.cfg = replace(loaded.model.cfg, flip_test=not loaded.model.cfg.flip_test)
-    rows_other = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys)
-    rows_flip, rows = (rows_other, rows) if loaded.model.cfg.flip_test else (rows, rows_other)
-    # clean projected 2D with confidence 1 (as the model ships: flip as its config says)
-    loaded.model.cfg = replace(loaded.model.cfg, flip_test=cfg.model.flip_test)
-    rows_clean = evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys,
-                                clean=True)
+
+    def score(flip: bool, clean: bool = False) -> dict:
+        loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip)
+        return evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys,
+                              clean=clean)
+
+    # every row plain and with test-time flip averaging alike; clean 2D as the model ships (its own flip_test)
+    rows, rows_flip, rows_clean = score(False), score(True), score(cfg.model.flip_test, clean=True)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
               "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
               "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,

@@ -68,6 +68,8 @@ def test_each_mode_shows_what_it_says():
     np.testing.assert_allclose(paper.centre, soft.centre)
     np.testing.assert_allclose(paper.scale, soft.scale)
     assert (paper.x[:, 13] == 0).all()  # paper: the guess is thrown away, flag 0
+    np.testing.assert_allclose(paper.x[:, 0, 2], 1.0)  # ... and a reliable joint is flagged 1
+    np.testing.assert_allclose(paper.x[:, 1, :2], (kp[:, 1] - paper.centre) / paper.scale, rtol=1e-5)
     guess = (kp[:, 13] - soft.centre) / soft.scale
     np.testing.assert_allclose(soft.x[:, 13, :2], guess, rtol=1e-5)  # soft: the guess is kept ...
     np.testing.assert_allclose(soft.x[:, 13, 2], 0.2)  # ... with its confidence

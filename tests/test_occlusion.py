@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from occlupose.occlusion import _fill_missing, displacements, flow_consistency, network_input, normalize_2d
+from occlupose.occlusion import _fill_missing, displacements, flow_consistency, normalize_2d
 
 
 def test_eq2_known_values():
@@ -55,15 +55,6 @@ def test_normalize_2d_without_a_reliable_pelvis_uses_the_reliable_joints():
     rel[:, 0] = False
     out, centre, _ = normalize_2d(kp, rel)
     np.testing.assert_allclose(centre[:, 0], 10.0)
-
-
-def test_network_input_zeroes_and_flags_missing_joints():
-    kp = np.ones((2, 17, 2))
-    rel = np.ones((2, 17), bool)
-    rel[1, 5] = False
-    x = network_input(kp, rel)
-    assert x.shape == (2, 17, 3)
-    assert x[1, 5].tolist() == [0, 0, 0] and x[0, 5].tolist() == [1, 1, 1]
 
 
 @pytest.mark.parametrize("n", [1, 2])

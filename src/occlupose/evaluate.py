@@ -2,7 +2,8 @@
 
 Each test clip is seen from ``views`` virtual cameras drawn from a seed that depends only on the clip's
 index and the view, and the test inputs always come from the default data generator (``EVAL_AUGMENT``), never
-from the evaluated model's training config: every model is scored on identical inputs. Errors are reported
+from the evaluated model's training config: every model is scored on identical 2D. Only the Eq. 2 flow check
+uses the model's own sigma and b (its input encoding), as ``run`` does. Errors are reported
 overall, per clip, per action and on the occluded joints alone (Cylinder Man self-occlusion or a virtual
 occluder).
 """

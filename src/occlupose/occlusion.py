@@ -89,13 +89,6 @@ def normalize_2d(keypoints: np.ndarray, reliable: np.ndarray, min_joints: int = 
     return out, centre, scale
 
 
-def network_input(keypoints_norm: np.ndarray, reliable: np.ndarray) -> np.ndarray:
-    """(..., T, 17, 2) normalised keypoints + (..., T, 17) flags -> (..., T, 17, 3): missing joints zeroed
-    (as the paper does) and a 0/1 flag that tells the network which zeros are real."""
-    flag = np.asarray(reliable, dtype=keypoints_norm.dtype)[..., None]
-    return np.concatenate([keypoints_norm * flag, flag], axis=-1)
-
-
 def track_confidence(conf: np.ndarray, keypoints: np.ndarray, seen: np.ndarray, flow: np.ndarray,
                      flow_ok: np.ndarray, box_size: np.ndarray, sigma: float = 0.1) -> np.ndarray:
     """Eq. 2 over one tracked person: conf (T, J), keypoints (T, J, 2) px, seen (T,) frames with a detection,

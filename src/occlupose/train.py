@@ -74,12 +74,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr if step < cfg.lr_drop_at * cfg.steps else cfg.lr_final
 
 
-def make_batch(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: TrainConfig, device: str
-               ) -> dict[str, torch.Tensor]:
-    """One training batch as tensors: network input, targets, masks and zeta (1 = has 3D)."""
-    return to_device(batch_arrays(rng, data, aug, cfg), device)
-
-
 def to_device(arrays: dict[str, np.ndarray], device: str) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in arrays.items()}
 
@@ -92,7 +86,8 @@ def step_rng(cfg: TrainConfig, rank: int, step: int) -> np.random.Generator:
 
 def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg: TrainConfig
                  ) -> dict[str, np.ndarray]:
-    """:func:`make_batch` before the tensors: numpy arrays only, so worker processes can build it."""
+    """One training batch: network input, targets, masks and zeta (1 = has 3D), as numpy arrays (so worker
+    processes can build it; :func:`to_device` makes the tensors)."""
     idx = sample_windows(rng, data.lengths, cfg.batch_size, cfg.window)
     offsets = np.concatenate([[0], np.cumsum(data.lengths)])
     clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
@@ -111,9 +106,13 @@ def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg:
 _WORKER: dict = {}
 
 
+def step_batch(cfg: TrainConfig, data: TrainData, aug: Augmenter, rank: int, step: int) -> dict[str, np.ndarray]:
+    """The batch of one step, in whichever process builds it."""
+    return batch_arrays(step_rng(cfg, rank, step), data, aug, cfg)
+
+
 def _worker_batch(rank_step: tuple[int, int]) -> dict[str, np.ndarray]:
-    w = _WORKER
-    return batch_arrays(step_rng(w["cfg"], *rank_step), w["data"], w["aug"], w["cfg"])
+    return step_batch(_WORKER["cfg"], _WORKER["data"], _WORKER["aug"], *rank_step)
 
 
 class Batches:
@@ -131,8 +130,7 @@ class Batches:
 
     def get(self, step: int) -> dict[str, torch.Tensor]:
         if self.pool is None:
-            return to_device(batch_arrays(step_rng(self.cfg, self.rank, step), self.data, self.aug, self.cfg),
-                             self.device)
+            return to_device(step_batch(self.cfg, self.data, self.aug, self.rank, step), self.device)
         ahead = 2 * self.cfg.workers
         while self.next < min(step + ahead, self.cfg.steps):
             self.pending[self.next] = self.pool.apply_async(_worker_batch, ((self.rank, self.next),))
