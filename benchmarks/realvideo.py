@@ -1,32 +1,50 @@
 """Real-video benchmark: 4 synchronised, calibrated views of the same scene, each run as a monocular video, and
 scored against a 3D reference triangulated from all 4 views.
 
-Data: the ``Demo_MultiPerson`` folder inside the ``pose2sim`` wheel on PyPI (BSD-3-Clause): 4 portrait videos
-(1088x1920, 60 fps, 100 frames) and a Qualisys calibration. Nothing is downloaded at run time: fetch the wheel
-once with ``pip download --no-deps pose2sim==0.10.49 -d WHEELS`` and pass it with ``--wheel``.
+Data: two scenes of the ``pose2sim`` wheel on PyPI (BSD-3-Clause), each 4 portrait videos (1080-1088x1920,
+60 fps, 100 frames) with one Qualisys calibration: ``multi`` (Demo_MultiPerson: a man moving on a treadmill,
+a woman in grey beside it, a bystander) and ``single`` (Demo_SinglePerson: a man walking across the platform, a
+bystander at the back). Nothing is downloaded at run time: fetch the wheel once with ``pip download --no-deps
+pose2sim==0.10.49 -d WHEELS`` and pass it with ``--wheel``.
 
-Reference: each view's 2D keypoints of the subject (the person on the treadmill, found in every view by
-cross-view consistency) from occlupose's front end, undistorted, triangulated per frame and joint by
-weighted DLT (weights = keypoint confidence); views whose reprojection error for a joint exceeds
-``--max-reproj`` px are dropped and the joint re-triangulated; a view whose left/right labels fit the other
-views better swapped has them swapped. Its own quality is printed (reprojection per view, the views' mean
-signed offsets, bone-length variation). The reference shares the landmark network (BlazePose) with both
-systems scored, and its 2D comes from occlupose's crops: the 2D errors favour occlupose by construction,
-the 3D ones do not.
+Reference: in each scene one person, found as the one followed in every view for at least half of the clip
+whose tracks triangulate best (``multi``: the woman in grey; the man on the treadmill is not followed in every
+view by the front end the reference was placed with, so he is not scored; ``single``: the walking man). Their
+2D in each view comes from the landmark network alone, with no front end ("careful 2D", :func:`careful_2d`):
+per frame, crops placed from that first triangulation, turned to the body axis, at two sizes, each also seen
+mirrored, the four landmark sets averaged; no detector, tracking or smoothing, so no front end being scored is
+the reference's own. The 2D is undistorted and triangulated per frame and joint by weighted DLT (weights =
+keypoint confidence); views whose reprojection error for a joint exceeds ``--max-reproj`` px are dropped and
+the joint re-triangulated; a view whose left/right labels fit the other views better swapped has them swapped.
+Its own quality is printed (reprojection per view, the views' mean signed offsets, bone-length variation). The
+reference shares the landmark network (BlazePose) with both systems scored.
 
-Scored per view, on the subject: occlupose (``run_video`` + the default lifter), MediaPipe's legacy ``Pose``
+Each scene's reference is kept in ``benchmarks/data/realvideo_reference_{scene}.npz`` (``--rebuild-reference``
+makes the careful 2D and its triangulation again; ``--new-placement`` also places the crops anew from this
+run's tracks): every change is scored against a fixed target; in each view the scored track is the one closest
+to the reference's projection. (Two other references were tried and dropped: the front end's own 2D
+triangulated, which leaned towards the front end that built it — a view's own 2D is a quarter to a half of
+its reference — and each view scored against a triangulation of the other three alone, which with cam01's
+weaker calibration left cam04 of ``multi`` with 24 usable frames and put 40 px of calibration error into every
+2D score.)
+
+Scored per view, on that person: occlupose (``run_video`` + the default lifter), MediaPipe's legacy ``Pose``
 (``pose_world_landmarks`` for 3D, ``pose_landmarks`` for 2D; single-person, so the frames where it follows
 someone else are counted, not scored), and a constant mean pose (the training mocap's, upright, facing the
 camera). 3D errors root-aligned in each camera's frame on the 14 joints whose definitions agree between
 BlazePose and the mocap skeleton; spine, neck/nose and head top are reported apart.
 
-Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--views 1 2 3 4] [--model CKPT]
+Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--scenes multi single]
+[--views 1 2 3 4] [--model CKPT]
+[--set FIELD=VALUE ...] (front-end settings, occlupose.pipeline.RunConfig)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import subprocess
 import time
 import zipfile
 from pathlib import Path
@@ -40,15 +58,56 @@ from occlupose.multiview import Camera, read_qca, triangulate
 from occlupose.pipeline import RunConfig, run_video
 from occlupose.skeleton import BONES, FLIP_PERMUTATION, to_h36m
 
-DEMO = "Pose2Sim/Demo_MultiPerson"
+#: scene -> folder of the pose2sim wheel; both share one calibration (the files are identical)
+SCENES = {"multi": "Pose2Sim/Demo_MultiPerson", "single": "Pose2Sim/Demo_SinglePerson"}
 #: joints whose BlazePose-derived definition differs from the mocap skeleton's
 DIFFERENT = np.array([7, 9, 10])
 WELL_DEFINED = np.setdiff1d(np.arange(17), DIFFERENT)
+REFERENCE = str(Path(__file__).parent / "data" / "realvideo_reference_{scene}.npz")
 
 
-def extract(wheel: Path, work: Path) -> tuple[list[Path], Path]:
+def run_config(settings: list[str]) -> RunConfig:
+    """RunConfig with FIELD=VALUE overrides of its scalar fields, each parsed as the field's default's type."""
+    cfg = RunConfig()
+    changes = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or key not in {f.name for f in dataclasses.fields(cfg)}:
+            raise SystemExit(f"--set {item}: expected FIELD=VALUE with FIELD one of RunConfig's fields")
+        old = getattr(cfg, key)
+        if isinstance(old, bool):
+            changes[key] = value.lower() in ("1", "true", "yes", "on")
+        elif isinstance(old, (int, float)) and not isinstance(old, bool):
+            changes[key] = type(old)(value)
+        else:
+            changes[key] = value
+    return dataclasses.replace(cfg, **changes)
+
+
+def pick_subject(cam: Camera, tracks, ref_world: np.ndarray):
+    """The track closest to the reference's projection (median px over the frames both cover), or None."""
+    ref2 = cam.project(ref_world)
+    best = (np.inf, None)
+    for t in tracks:
+        keep = t.frames < len(ref2)
+        d = np.linalg.norm(t.keypoints_2d[keep] - ref2[t.frames[keep]], axis=-1)
+        d = d[np.isfinite(d).all(-1)]
+        if len(d) >= 0.25 * len(ref2) and np.median(d) < best[0]:
+            best = (float(np.median(d)), t)
+    return best[1]
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def extract(wheel: Path, work: Path, demo: str) -> tuple[list[Path], Path]:
     """The demo's videos and calibration, copied out of the wheel once."""
-    names = [f"{DEMO}/videos/cam0{i}.mp4" for i in range(1, 5)] + [f"{DEMO}/calibration/Calib.qca.txt"]
+    names = [f"{demo}/videos/cam0{i}.mp4" for i in range(1, 5)] + [f"{demo}/calibration/Calib.qca.txt"]
     with zipfile.ZipFile(wheel) as z:
         for n in names:
             if not (work / n).is_file():
@@ -86,7 +145,8 @@ def associate(cams, tracks_per_view, n_frames):
 
 
 def reference(cams, subject, n_frames, max_reproj):
-    """(T, 17, 3) world reference (NaN where < 2 views agree), per-view residuals, swap counts."""
+    """(T, 17, 3) world reference (NaN where < 2 views agree), per-view residuals, signed offsets, weights,
+    swap counts."""
     v = len(cams)
     uv = np.full((v, n_frames, 17, 2), np.nan)
     w = np.zeros((v, n_frames, 17))
@@ -107,12 +167,62 @@ def reference(cams, subject, n_frames, max_reproj):
         uv0[i, flip] = uv0[i, flip][:, FLIP_PERMUTATION]
         w[i, flip] = w[i, flip][:, FLIP_PERMUTATION]
         swaps[i] = int(flip.sum())
+    xy = undistorted(cams, uv0)
     for _ in range(2):  # drop the views that disagree, triangulate again
-        X = triangulate(undistorted(cams, uv0), w, P)
-        r = reproj(cams, X, uv0)
-        w = np.where(r > max_reproj, 0.0, w)
-    X = triangulate(undistorted(cams, uv0), w, P)
+        X = triangulate(xy, w, P)
+        w = np.where(reproj(cams, X, uv0) > max_reproj, 0.0, w)
+    X = triangulate(xy, w, P)
     return X, np.where(w > 0, reproj(cams, X, uv0), np.nan), uv0 - np.stack([c.project(X) for c in cams]), w, swaps
+
+
+@dataclasses.dataclass
+class Keypoints:
+    """A person's 2D in one view, as the reference builder reads it: frames (T,), keypoints_2d (T, 17, 2),
+    confidence (T, 17)."""
+
+    frames: np.ndarray
+    keypoints_2d: np.ndarray
+    confidence: np.ndarray
+
+
+#: the careful 2D: crop sizes (times MediaPipe's region) and mirror images, averaged
+CAREFUL_SCALES = (1.0, 1.2)
+
+
+def careful_2d(video: Path, cam: Camera, placement: np.ndarray, backend) -> Keypoints:
+    """The person's 2D in every frame from the landmark network alone, with no front end: crops placed from the
+    projection of a first triangulation (``placement`` (T, 17, 3) world), turned to the body's axis, at
+    CAREFUL_SCALES, each also seen mirrored (left and right swapped back), the 2 x len(scales) landmark sets
+    averaged. No tracking, no smoothing, no detector: what any front end is scored against should not be one."""
+    from occlupose.pose2d import rois_from_alignment
+    from occlupose.video import read_frames
+
+    uv = cam.project(placement)
+    frames, kps, confs = [], [], []
+    for idx, _, frame in read_frames(video):
+        if idx >= len(uv):
+            break
+        p = uv[idx]
+        if not np.isfinite(p[[1, 4, 10]]).all():  # the crop needs the hips and the head only
+            continue
+        hip = (p[1] + p[4]) / 2
+        top = hip + 1.15 * (p[10] - hip)  # MediaPipe's second alignment point sits a little above the head
+        base = rois_from_alignment(hip[None], top[None])[0]
+        rois = np.array([[*base[:2], base[2] * k, base[3]] for k in CAREFUL_SCALES])
+        width = frame.shape[1]
+        mirrored = rois.copy()
+        mirrored[:, 0] = width - 1 - rois[:, 0]
+        mirrored[:, 3] = -rois[:, 3]
+        a = backend.estimate(frame, rois)
+        b = backend.estimate(np.ascontiguousarray(frame[:, ::-1]), mirrored)
+        kp_a, c_a = to_h36m(a.keypoints, a.confidence, backend.layout)
+        kp_b, c_b = to_h36m(b.keypoints, b.confidence, backend.layout)
+        kp_b[..., 0] = width - 1 - kp_b[..., 0]
+        kp_b, c_b = kp_b[:, FLIP_PERMUTATION], c_b[:, FLIP_PERMUTATION]
+        frames.append(idx)
+        kps.append(np.concatenate([kp_a, kp_b]).mean(0))
+        confs.append(np.concatenate([c_a, c_b]).mean(0))
+    return Keypoints(np.array(frames, int), np.array(kps).reshape(-1, 17, 2), np.array(confs).reshape(-1, 17))
 
 
 def run_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -176,37 +286,56 @@ def score(pred3: np.ndarray | None, pred2: np.ndarray | None, ref_cam: np.ndarra
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheel", required=True, help="pose2sim-*.whl (pip download --no-deps pose2sim==0.10.49)")
-    ap.add_argument("--work", default="/tmp/occlupose-realvideo", help="where the demo files are extracted")
-    ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 3, 4])
-    ap.add_argument("--max-reproj", type=float, default=40.0, help="px above which a view is dropped for a joint")
-    ap.add_argument("--no-mediapipe", action="store_true")
-    ap.add_argument("--model", help="lifter checkpoint to score (default: the shipped model)")
-    args = ap.parse_args()
-    t0 = time.time()
-    videos, calib = extract(Path(args.wheel), Path(args.work))
+def run_scene(scene: str, args, model, cfg: RunConfig) -> list[tuple]:
+    """Runs every view of one scene, prints its reference and per-view scores; returns the score rows
+    (scene/view, system, well-defined joints, differing joints, head to head)."""
+    videos, calib = extract(Path(args.wheel), Path(args.work), SCENES[scene])
     cams = read_qca(calib)
-    model = load_checkpoint(args.model).model
     runs = []
+    print(f"\n# Scene '{scene}' ({SCENES[scene]})")
     for v in videos:
-        r = run_video(v, model, RunConfig(), progress=False)
+        r = run_video(v, model, cfg, progress=False)
         runs.append(r)
         print(f"{v.name}: {len(r.tracks)} tracks, {r.frames} frames, front end {r.frames / r.front_end_seconds():.1f} "
               "frames/s")
     n = min(r.frames for r in runs)
-    subject = associate(cams, [r.tracks for r in runs], n)
-    X, res, signed, w, swaps = reference(cams, subject, n, args.max_reproj)
+    ref_path = Path(args.reference.format(scene=scene))
+    if args.rebuild_reference or not ref_path.is_file():
+        placement, placed_by = None, git_revision()
+        if ref_path.is_file() and not args.new_placement:  # keep where the crops go, redo the careful 2D
+            with np.load(ref_path) as z:
+                placement = z["placement"] if "placement" in z else z["world"]
+                placed_by = str(z["placed_by"]) if "placed_by" in z else str(z["built_with"])
+        if placement is None:
+            subject = associate(cams, [r.tracks for r in runs], n)
+            placement = reference(cams, subject, n, args.max_reproj)[0]
+        from occlupose.pose2d import BlazePoseBackend, BlazePoseConfig
+
+        backend = BlazePoseBackend(BlazePoseConfig(threads=cfg.threads))
+        careful = [careful_2d(v, cam, placement, backend) for v, cam in zip(videos, cams)]
+        X, res, signed, w, swaps = reference(cams, careful, n, args.max_reproj)
+        ref_path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(ref_path, world=X, residual=res, signed=signed, weight=w, swaps=swaps,
+                            placement=placement, placed_by=placed_by, built_with=git_revision(),
+                            max_reproj=args.max_reproj)
+        print(f"reference written to {ref_path}")
+    with np.load(ref_path) as z:
+        X, res, signed, w, swaps = z["world"], z["residual"], z["signed"], z["weight"], z["swaps"]
+        built = f"careful 2D by {z['built_with']}, crops placed by the front end of {z['placed_by']}"
+    n = min(n, len(X))
+    X = X[:n]
+    subject = [pick_subject(cam, r.tracks, X) for cam, r in zip(cams, runs)]
     ok = np.isfinite(X).all((-1, -2))
-    print(f"\n## Reference: {ok.sum()} of {n} frames with every joint seen by >= 2 views")
-    print("| view | tracks | subject track | median reprojection px | mean offset px (x, y) | views kept | L/R swaps | "
+    print(f"\n## Reference ({ref_path.name}: {built}): {ok.sum()} of {n} frames with "
+          "every joint seen by >= 2 views")
+    print("| view | tracks | scored track | median reprojection px | mean offset px (x, y) | views kept | L/R swaps | "
           "reference 2D accel px |")
     print("|---|---|---|---|---|---|---|---|")
     for i in range(len(cams)):
         off = np.nanmedian(signed[i][w[i] > 0], 0)
         acc = np.nanmean(np.linalg.norm(np.diff(cams[i].project(X)[:, WELL_DEFINED], 2, axis=0), axis=-1))
-        print(f"| {cams[i].name} | {len(runs[i].tracks)} | {subject[i].track_id} | {np.nanmedian(res[i]):.1f} | "
+        tid = subject[i].track_id if subject[i] is not None else "none"
+        print(f"| {cams[i].name} | {len(runs[i].tracks)} | {tid} | {np.nanmedian(res[i]):.1f} | "
               f"({off[0]:+.1f}, {off[1]:+.1f}) | {100 * (w[i] > 0).mean():.0f} % | {swaps[i]} | {acc:.1f} |")
     bones = np.linalg.norm(X[ok][:, BONES[:, 0]] - X[ok][:, BONES[:, 1]], axis=-1)
     acc3 = np.nanmean(np.linalg.norm(np.diff(X[:, WELL_DEFINED], 2, axis=0), axis=-1))
@@ -222,8 +351,9 @@ def main() -> None:
         t = subject[i]
         ours3 = np.full((n, 17, 3), np.nan)
         ours2 = np.full((n, 17, 2), np.nan)
-        keep = t.frames < n
-        ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
+        if t is not None:
+            keep = t.frames < n
+            ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
         have = ok & np.isfinite(ours3).all((-1, -2))
         systems = {"occlupose": (ours3, ours2, have)}
         if not args.no_mediapipe:
@@ -235,30 +365,70 @@ def main() -> None:
         systems["mean pose"] = (np.repeat(mean_pose_in_camera(cam)[None], n, 0), None, ok)
         common = np.logical_and.reduce([fr for _, _, fr in systems.values()])
         for name, (p3, p2, frames) in systems.items():
-            rows.append((cam.name, name, score(p3, p2, ref_cam, ref2, frames, WELL_DEFINED),
+            rows.append((f"{scene}/{cam.name}", name, score(p3, p2, ref_cam, ref2, frames, WELL_DEFINED),
                          score(p3, None, ref_cam, ref2, frames, DIFFERENT),
                          score(p3, p2, ref_cam, ref2, common, WELL_DEFINED)))
-    print("\n## Scores on the subject (14 well-defined joints; 3D root-aligned in the view's camera frame)")
+    print_rows(rows, f"Scores on scene '{scene}'")
+    return rows
+
+
+def print_rows(rows: list[tuple], title: str) -> None:
+    print(f"\n## {title} (14 well-defined joints; 3D root-aligned in the view's camera frame)")
     print("| view | system | frames | 2D px | 2D accel px | MPJPE | P-MPJPE | N-MPJPE | accel mm | "
           "MPJPE spine/neck/head |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for view, name, s, d, _ in rows:
         print(f"| {view} | {name} | {s['frames']} | {s.get('err_2d_px', np.nan):.1f} | "
-              f"{s.get('accel_2d_px', np.nan):.1f} | {s['mpjpe']:.0f} | {s['p_mpjpe']:.0f} | {s['n_mpjpe']:.0f} | "
-              f"{s['accel_3d_mm']:.1f} | {d['mpjpe']:.0f} |")
-    for title, col in (("each on the frames it returned for the subject", 2),
-                       ("head to head: only the frames every system returned for the subject", 4)):
-        print(f"\n### Mean over views, {title}\n")
-        print("| system | 2D px | 2D accel px | MPJPE | P-MPJPE | N-MPJPE | accel mm | frames |")
-        print("|---|---|---|---|---|---|---|---|")
+              f"{s.get('accel_2d_px', np.nan):.1f} | {s.get('mpjpe', np.nan):.0f} | {s.get('p_mpjpe', np.nan):.0f} | "
+              f"{s.get('n_mpjpe', np.nan):.0f} | {s.get('accel_3d_mm', np.nan):.1f} | {d.get('mpjpe', np.nan):.0f} |")
+
+
+def print_means(rows: list[tuple], where: str) -> None:
+    for title, col in (("each on the frames it returned for the person", 2),
+                       ("head to head: only the frames every system returned for the person", 4)):
+        print(f"\n### Mean over {where}, {title}\n")
+        print("| system | views | 2D px | 2D accel px | MPJPE | P-MPJPE | N-MPJPE | accel mm | frames |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name in dict.fromkeys(r[1] for r in rows):
             sel = [r[col] for r in rows if r[1] == name and r[col]["frames"] > 2]
             m = {k: np.mean([s.get(k, np.nan) for s in sel]) for k in
                  ("err_2d_px", "accel_2d_px", "mpjpe", "p_mpjpe", "n_mpjpe", "accel_3d_mm")}
-            print(f"| {name} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.0f} | {m['p_mpjpe']:.0f} | "
-                  f"{m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {sum(s['frames'] for s in sel)} |")
-    print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}")
+            frames = sum(s["frames"] for s in sel)
+            print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.0f} | "
+                  f"{m['p_mpjpe']:.0f} | {m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {frames} |")
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheel", required=True, help="pose2sim-*.whl (pip download --no-deps pose2sim==0.10.49)")
+    ap.add_argument("--work", default="/tmp/occlupose-realvideo", help="where the demo files are extracted")
+    ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--max-reproj", type=float, default=40.0, help="px above which a view is dropped for a joint")
+    ap.add_argument("--no-mediapipe", action="store_true")
+    ap.add_argument("--model", help="lifter checkpoint to score (default: the shipped model)")
+    ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                    help="front-end settings (occlupose.pipeline.RunConfig fields), e.g. smoothing=none")
+    ap.add_argument("--scenes", nargs="+", choices=list(SCENES), default=list(SCENES),
+                    help="multi: the woman in grey beside the treadmill (the man there is not followed in every "
+                         "view); single: the man walking across the platform")
+    ap.add_argument("--reference", default=REFERENCE, help="the frozen 3D reference of each scene ({scene}: its name)")
+    ap.add_argument("--rebuild-reference", action="store_true",
+                    help="make the careful 2D and its triangulation again (crops placed as the existing file's)")
+    ap.add_argument("--new-placement", action="store_true",
+                    help="with --rebuild-reference: place the crops by a triangulation of this run's tracks")
+    args = ap.parse_args()
+    t0 = time.time()
+    model = load_checkpoint(args.model).model
+    cfg = run_config(args.set)
+    rows = []
+    for scene in args.scenes:
+        scene_rows = run_scene(scene, args, model, cfg)
+        print_means(scene_rows, f"the views of scene '{scene}'")
+        rows += scene_rows
+    if len(args.scenes) > 1:
+        print_means(rows, "every view of every scene")
+    sets = (" --set " + " ".join(args.set)) if args.set else ""
+    print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{sets}")
 
 if __name__ == "__main__":
     main()

@@ -1,9 +1,11 @@
 """Per-stage frames/s of `occlupose run` (decode, detection, 2D, flow, tracking, lifting, render).
 
-Two cases on the bundled clip: the clip as it is (768x576, every person), and the clip resized to 640x480 with
-one person followed (``--max-people 1``), the issue's target case (detection+2D+flow+lifting >= 25 frames/s).
+Cases on the bundled clip: the clip as it is (768x576, every person), and the clip resized to 640x480 with one
+person followed (``--max-people 1``). With ``--wheel`` (the pose2sim wheel of benchmarks/realvideo.py), also
+1080p with one person followed: a portrait clip as filmed (cam04 of its Demo_SinglePerson, 1088x1920) and the
+same clip scaled to 1080 rows on a 1920x1080 landscape canvas.
 
-Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2]
+Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2] [--wheel WHEEL]
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ from occlupose.render import render_run
 from occlupose.video import VideoWriter, probe, read_frames
 
 
-def resized_copy(src: str, dst: Path, width: int, height: int) -> None:
+def resized_copy(src: str | Path, dst: Path, width: int, height: int, canvas: tuple[int, int] | None = None) -> None:
+    """``src`` resized to width x height, centred on a black canvas (w, h) if given."""
     import cv2
+    import numpy as np
 
     info = probe(src)
-    with VideoWriter(dst, info.fps, width, height, crf=18) as w:
+    cw, ch = canvas or (width, height)
+    with VideoWriter(dst, info.fps, cw, ch, crf=18) as w:
         for _, _, frame in read_frames(src):
-            w.write(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA))
+            out = np.zeros((ch, cw, 3), np.uint8)
+            x0, y0 = (cw - width) // 2, (ch - height) // 2
+            out[y0:y0 + height, x0:x0 + width] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+            w.write(out)
 
 
 def measure(video: str | Path, model, cfg: RunConfig, label: str) -> None:
@@ -51,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", default=str(Path(__file__).parents[1] / "examples" / "street.mp4"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--wheel", help="pose2sim-0.10.49 wheel: adds the 1080p one-person cases")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_checkpoint(None).model
@@ -60,7 +69,21 @@ def main() -> None:
         small = Path(tmp) / "640x480.mp4"
         resized_copy(args.video, small, 640, 480)
         measure(small, model, RunConfig(threads=args.threads, max_people=1), "640x480, one person")
-    print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}")
+    wheel = ""
+    if args.wheel:
+        import zipfile
+
+        name = "Pose2Sim/Demo_SinglePerson/videos/cam04.mp4"
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(args.wheel) as z:
+            portrait = Path(z.extract(name, tmp))
+            one = RunConfig(threads=args.threads, max_people=1)
+            measure(portrait, model, one, "1080p portrait, one person")
+            landscape = Path(tmp) / "landscape.mp4"
+            info = probe(portrait)
+            resized_copy(portrait, landscape, round(info.width * 1080 / info.height), 1080, (1920, 1080))
+            measure(landscape, model, one, "1080p landscape, one person")
+        wheel = f" --wheel {args.wheel}"
+    print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}{wheel}")
 
 
 if __name__ == "__main__":

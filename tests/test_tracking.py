@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from occlupose.tracking import Detection, Tracker, TrackerConfig, box_iou, pose_similarity
+from occlupose.tracking import (
+    Detection,
+    StitchConfig,
+    Track,
+    Tracker,
+    TrackerConfig,
+    box_iou,
+    part_of,
+    pose_similarity,
+    stitch,
+)
 
 
 def person(cx: float, cy: float, h: float = 200.0, rng=None) -> Detection:
@@ -58,3 +68,54 @@ def test_short_gap_is_bridged_long_gap_starts_a_new_track(rng):
     for f in range(60, 70):  # 20 frames unseen: a new person
         tr.update(f, [person(200 + 2 * f, 240, rng=rng)])
     assert len(tr.tracks) == 2
+
+
+def _track(tid, frames, make):
+    return Track(tid, list(frames), [make(f) for f in frames])
+
+
+def test_a_person_lost_for_under_a_second_keeps_one_id(rng):
+    walk = lambda f: person(100 + 3 * f, 240, rng=rng)  # noqa: E731
+    other = lambda f: person(600, 250, h=180, rng=rng)  # noqa: E731 - someone standing elsewhere
+    pieces = [_track(0, range(0, 30), walk), _track(1, range(0, 90), other), _track(2, range(70, 90), walk)]
+    # 40 frames unseen at 60 fps (0.67 s), back where the walk was heading: one person
+    out = stitch(pieces, fps=60)
+    assert len(out) == 2
+    assert sorted(len(t.frames) for t in out) == [50, 90]
+    walker = next(t for t in out if len(t.frames) == 50)
+    assert walker.frames[:30] == list(range(30)) and walker.frames[30:] == list(range(70, 90))
+    assert [t.track_id for t in out] == [0, 1]
+    # the same gap at 30 fps is 1.33 s: two people as far as anyone can tell
+    assert len(stitch(pieces, fps=30)) == 3
+    # and someone appearing far from where the walker was heading is not the walker
+    far = [_track(0, range(0, 30), walk), _track(2, range(70, 90), lambda f: person(900, 240, rng=rng))]
+    assert len(stitch(far, fps=60)) == 2
+
+
+def test_a_person_followed_twice_becomes_one_track(rng):
+    def seen_by(presence):
+        def make(f):
+            d = person(300 + f, 240, rng=rng)
+            d.presence = presence
+            return d
+        return make
+
+    a, b = _track(0, range(0, 80), seen_by(0.9)), _track(1, range(60, 100), seen_by(0.7))
+    out = stitch([a, b], fps=30, cfg=StitchConfig(max_gap_s=0.0))
+    assert len(out) == 1 and out[0].frames == list(range(100))
+    # where both saw the person the surer detection stays
+    assert all(d.presence == 0.9 for d in out[0].detections[:80])
+    assert all(d.presence == 0.7 for d in out[0].detections[80:])
+    # two people side by side at the same time stay two
+    c = _track(2, range(60, 100), lambda f: person(300 + f + 150, 240, rng=rng))
+    assert len(stitch([a, c], fps=30)) == 2
+
+
+def test_a_crop_of_someones_legs_is_part_of_them_not_a_person(rng):
+    big = _track(0, range(0, 40), lambda f: person(300, 300, h=400, rng=rng))
+    legs = _track(1, range(10, 17), lambda f: person(300, 420, h=120, rng=rng))  # inside the big box, small
+    assert part_of(legs, big) and not part_of(big, legs)
+    beside = _track(2, range(10, 17), lambda f: person(600, 420, h=120, rng=rng))  # a child next to them
+    assert not part_of(beside, big)
+    same_size = _track(3, range(10, 17), lambda f: person(305, 300, h=380, rng=rng))  # a duplicate, not a piece
+    assert not part_of(same_size, big)

@@ -97,8 +97,11 @@ def test_track_confidence_without_evidence_keeps_the_backend_confidence():
 
 def test_rois_keep_aspect_ratio():
     rois = rois_from_boxes(np.array([[10, 20, 30, 100]]), margin=1.25)
-    np.testing.assert_allclose(rois, [[20, 60, 100]])
+    np.testing.assert_allclose(rois, [[20, 60, 100, 0]])
     np.testing.assert_allclose(boxes_from_rois(rois), [[-30, 10, 70, 110]])
+    # a square turned by 45 degrees needs a box sqrt(2) times wider
+    h = 5 * 2**0.5
+    np.testing.assert_allclose(boxes_from_rois([[0, 0, 10, np.pi / 4]]), [[-h, -h, h, h]])
 
 
 # --- the pipeline with a scripted detector and backend -----------------------------------------------------
@@ -191,9 +194,8 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
 
     monkeypatch.setattr(pipeline, "read_frames", counting_read)
     monkeypatch.setattr("occlupose.lifter.lift", fake_lift)
-    result = run_video(scripted_video, None, RunConfig(detect_every=5, occlusion=OcclusionFilterConfig()), detector=det,
-                       backend=backend,
-                       progress=False)
+    cfg = RunConfig(detect_every=5, occlusion=OcclusionFilterConfig(), smoothing="none")
+    result = run_video(scripted_video, None, cfg, detector=det, backend=backend, progress=False)
     assert det.calls == list(range(0, T, 5))  # the detector only every 5th frame
     assert len(result.tracks) == 2  # the hidden stretch did not split person 1 into two people
     a, b = result.tracks
@@ -209,6 +211,70 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
     np.testing.assert_allclose(times, np.arange(T) / 25.0, atol=1e-6)  # the frames' own timestamps
     assert np.array_equal(rel_b, b.reliable)
     assert result.frame_range == (0, T)
+
+
+def test_detection_on_a_shrunk_frame_and_things_seen_only_at_detections_are_dropped(scripted_video, monkeypatch):
+    """The detector sees the frame halved (detect_size) and its boxes come back in full-frame pixels; a thing
+    it reports at every detection that the landmark model then loses (a lamp) is not a person."""
+    import occlupose.pipeline as pipeline
+    from occlupose.pipeline import RunConfig, track_video
+
+    det = ScriptedDetector()
+    lamp = np.array([[280.0, 20.0, 300.0, 60.0]])
+    sizes = []
+
+    def shrunk_detector(frame):
+        sizes.append(frame.shape[:2])
+        boxes, scores = det(frame)
+        return np.concatenate([boxes, lamp]) * frame.shape[1] / W, np.ones(len(boxes) + 1)
+
+    class WithLamp(ScriptedBackend):
+        def estimate(self, frame, rois):
+            rois = np.asarray(rois, float)
+            is_lamp = np.linalg.norm(rois[:, :2] - [290, 40], axis=1) < 5
+            res = super().estimate(frame, rois)
+            followed = det.frame % 5 != 0  # found at a detection, lost when followed
+            res.keypoints[is_lamp] = [290, 40] + OFFSETS * 0.3
+            res.presence[is_lamp] = 0.0 if followed else 0.9
+            res.next_rois[is_lamp] = [290, 40, 40]
+            return res
+
+    real_read = pipeline.read_frames
+
+    def counting_read(path, start=0, end=None, problems=None):
+        for idx, stamp, frame in real_read(path, start, end, problems):
+            det.frame = idx
+            yield idx, stamp, frame
+
+    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    cfg = RunConfig(detect_every=5, detect_size=160, smoothing="none")
+    _, tracks, *_ = track_video(scripted_video, cfg, shrunk_detector, WithLamp(det), progress=False)
+    assert set(sizes) == {(120, 160)}
+    lamp_tracks = [t for t in tracks if np.linalg.norm(t.detections[0].keypoints[0] - [290, 40]) < 5]
+    people = [t for t in tracks if t not in lamp_tracks]
+    assert sorted(len(t.frames) for t in people) == [T - 10, T]  # person 1 hidden 15-22, re-found at 25
+    # the lamp pieces were joined into one track, seen in 1 frame of 5: too sparse for a person
+    assert len(lamp_tracks) == 1 and len(lamp_tracks[0].frames) == T // 5
+    assert len(lamp_tracks[0].frames) < cfg.min_coverage * (lamp_tracks[0].frames[-1] - lamp_tracks[0].frames[0] + 1)
+
+
+def test_no_detection_once_max_people_are_followed(scripted_video, monkeypatch):
+    import occlupose.pipeline as pipeline
+    from occlupose.pipeline import RunConfig, track_video
+
+    det = ScriptedDetector()
+    real_read = pipeline.read_frames
+
+    def counting_read(path, start=0, end=None, problems=None):
+        for idx, stamp, frame in real_read(path, start, end, problems):
+            det.frame = idx
+            yield idx, stamp, frame
+
+    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    _, tracks, *_ = track_video(scripted_video, RunConfig(detect_every=5, max_people=1), det, ScriptedBackend(det),
+                                progress=False)
+    assert det.calls == [0]  # person 0 is followed in every frame: the detector is never needed again
+    assert len(tracks) == 1 and len(tracks[0].frames) == T
 
 
 def test_pipeline_eq2_drops_keypoints_that_slide_over_a_moving_background(tmp_path, monkeypatch):

@@ -132,7 +132,7 @@ def cmd_run(args) -> int:
     out = folder.path
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    threads=args.threads)
+                    threads=args.threads, smoothing=args.smoothing, detect_size=args.detect_size)
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
         OcclusionFilterConfig(**given)
@@ -256,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="person detector(s)")
     r.add_argument("--detect-every", type=int, default=10,
                    help="run the person detector every N frames; people are followed in between (10)")
+    r.add_argument("--detect-size", type=int, default=960,
+                   help="the detector sees the frame shrunk to this many pixels on its longer side (0: full size)")
+    r.add_argument("--smoothing", default="one_euro_fb", choices=["one_euro_fb", "one_euro", "none"],
+                   help="keypoint stabilisation before lifting: One Euro forwards and backwards (no lag), "
+                        "forwards only (causal), or none")
     r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
     r.add_argument("--end", type=float, help="last second of the video to process")

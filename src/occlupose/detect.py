@@ -157,9 +157,13 @@ def ssd_anchors(input_size: int = 224, strides: tuple[int, ...] = (8, 16, 32, 32
 @dataclass(frozen=True)
 class BlazePoseDetectorConfig:
     min_score: float = 0.5
-    nms_iou: float = 0.3
-    #: the person box is a square around the hips, 2 x hip-to-top distance times this margin (MediaPipe's 1.25)
-    margin: float = 1.25
+    #: the body squares of two people side by side overlap a lot (IoU up to ~0.5 measured on real clips): a
+    #: lower threshold keeps only one of them (at 0.3 the second person of a two-person clip was never found)
+    nms_iou: float = 0.6
+    #: the person box is a square around the hips, 2 x hip-to-top distance times this margin; the pipeline's
+    #: crop adds MediaPipe's 1.25 around the box (a margin here as well made crops so wide that they held the
+    #: neighbour too, and the landmark model jumped between the two)
+    margin: float = 1.0
     threads: int = 2
 
 

@@ -1,16 +1,18 @@
 """The main job: a video file in, every person's 3D poses out (paper Fig. 2).
 
 video -> person detections (every ``detect_every`` frames) -> 2D keypoints + confidence per person crop, each
-person followed to the next frame from its own keypoints -> tracks (Hungarian on box IoU + pose similarity,
-gaps bridged as missing frames) -> optical flow at the keypoints -> Eq. 2 confidence, threshold b -> lifter
-(2D TCN + 3D TCN, missing joints filled) -> one :class:`PersonTrack` per person.
+person followed to the next frame in a crop turned to their body axis (MediaPipe's rule), landmarks refined
+from the heatmaps -> tracks (Hungarian on box IoU + pose similarity, gaps bridged as missing frames; pieces of
+one person joined afterwards, things followed too sparsely to be a person dropped) -> optical flow at the
+keypoints -> Eq. 2 confidence on the raw keypoints, threshold b -> keypoints stabilised (One Euro) -> lifter
+(missing joints filled) -> one :class:`PersonTrack` per person.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +22,11 @@ from .detect import BlazePoseDetector, CombinedDetector, HOGDetector, PersonDete
 from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
 from .outputs import PersonTrack
-from .pose2d import BlazePoseBackend, PoseBackend, rois_from_boxes
+from .pose2d import BlazePoseBackend, PoseBackend, as_rois, rois_from_boxes
 from .skeleton import to_h36m
-from .tracking import Detection, Tracker, TrackerConfig, box_iou, pose_similarity
+from .smoothing import MODES as SMOOTHING_MODES
+from .smoothing import OneEuroConfig, smooth
+from .tracking import Detection, StitchConfig, Tracker, TrackerConfig, box_iou, part_of, pose_similarity, stitch
 from .validate import at_least, within
 from .video import VideoInfo, probe, read_frames
 
@@ -42,14 +46,27 @@ class RunConfig:
     backend: str = "blazepose"
     #: checkpoint of the hourglass backend (``occlupose hourglass train``)
     weights: str | None = None
+    #: BlazePose: landmarks refined from the model's heatmaps, crops turned to the body's axis (MediaPipe's graph)
+    refine_landmarks: bool = True
+    rotate_crops: bool = True
     #: run the person detector on every n-th frame; people are followed from their keypoints in between
     detect_every: int = 10
+    #: the detector sees the frame shrunk to at most this many pixels on its longer side (0: full size); the
+    #: landmark model still crops the full-resolution frame
+    detect_size: int = 960
+    #: optical flow (Eq. 2) on the frame shrunk to at most this many pixels on its longer side (0: full size);
+    #: Eq. 2 compares motions relative to the person's size, so the scale does not change C*
+    flow_size: int = 960
     #: most people followed at once (0: no limit)
     max_people: int = 0
     #: a crop whose pose presence score is below this holds no person
     min_presence: float = 0.5
     #: tracks seen in fewer frames are dropped as spurious
     min_track_frames: int = 5
+    #: a track seen in fewer of the frames between its first and last is dropped: a person is followed from
+    #: frame to frame, while a thing the detector mistakes for one (a lamp, a socket) is picked up at each
+    #: detection and lost at once
+    min_coverage: float = 0.5
     #: two crops whose keypoints are this similar (OKS) hold the same person
     duplicate_oks: float = 0.5
     #: a detection overlapping a followed person's last keypoint box by this IoU is that person (not re-cropped)
@@ -60,7 +77,13 @@ class RunConfig:
     threads: int = 2
     device: str = "cpu"
     occlusion: OcclusionFilterConfig | None = None
+    #: keypoint stabilisation before lifting (occlupose.smoothing): none, one_euro (causal), one_euro_fb
+    smoothing: str = "one_euro_fb"
+    #: Eq. 2 on the smoothed keypoints instead of the raw ones
+    smooth_before_filter: bool = False
+    one_euro: OneEuroConfig = OneEuroConfig()
     tracker: TrackerConfig = TrackerConfig()
+    stitch: StitchConfig = StitchConfig()
     flow: FlowConfig = FlowConfig()
 
     def __post_init__(self) -> None:
@@ -68,11 +91,13 @@ class RunConfig:
             raise ValueError(f"unknown detector {self.detector!r}; expected one of {DETECTORS}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown 2D backend {self.backend!r}; expected one of {BACKENDS}")
+        if self.smoothing not in SMOOTHING_MODES:
+            raise ValueError(f"unknown smoothing {self.smoothing!r}; expected one of {SMOOTHING_MODES}")
         if self.backend == "hourglass" and not self.weights:
             raise ValueError("the hourglass backend needs --weights FILE (train one: occlupose hourglass train)")
         at_least(self, 1, "detect_every", "min_track_frames", "threads", integer=True)
-        at_least(self, 0, "max_people", integer=True)
-        within(self, 0.0, 1.0, "min_presence", "duplicate_oks", "covered_iou")
+        at_least(self, 0, "max_people", "detect_size", "flow_size", integer=True)
+        within(self, 0.0, 1.0, "min_presence", "duplicate_oks", "covered_iou", "min_coverage")
         at_least(self, 0.0, "start")
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"--start {self.start:g} / --end {self.end:g}: need 0 <= start < end")
@@ -89,7 +114,8 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: (frames,) time of each processed frame in seconds from the video's first frame (its timestamps)
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    #: tracks found but not kept: seen in fewer than ``min_track_frames`` frames, or never reliable
+    #: tracks found but not kept: seen in fewer than ``min_track_frames`` frames or too sparsely, a piece of
+    #: another person (tracking.part_of), or never reliable
     short_tracks: int = 0
     #: the track length that was required (the config's, or the whole clip when it is shorter)
     min_track_frames: int = RunConfig.min_track_frames
@@ -111,8 +137,8 @@ class RunResult:
         where = f"{self.video.path} (frames {first}-{end - 1})"
         if self.short_tracks:
             return (f"{self.short_tracks} person track(s) in {where}, each seen in too few frames to lift "
-                    f"(need {self.min_track_frames} frames) or with no keypoint "
-                    "passing the occlusion filter")
+                    f"(need {self.min_track_frames} frames, and most of those between its first and last) or "
+                    "with no keypoint passing the occlusion filter")
         return f"no person found in {where}"
 
     def stage_fps(self) -> dict[str, float]:
@@ -136,11 +162,12 @@ def make_detector(name: str, threads: int = 2) -> PersonDetector:
     return parts[0] if len(parts) == 1 else CombinedDetector(parts)
 
 
-def make_backend(name: str, threads: int = 2, weights: str | None = None, device: str = "cpu") -> PoseBackend:
+def make_backend(name: str, threads: int = 2, weights: str | None = None, device: str = "cpu",
+                 refine: bool = True, rotate: bool = True) -> PoseBackend:
     from .pose2d import BlazePoseConfig, HourglassBackend
 
     if name == "blazepose":
-        return BlazePoseBackend(BlazePoseConfig(threads=threads))
+        return BlazePoseBackend(BlazePoseConfig(threads=threads, rotate=rotate, refine=refine))
     if name == "hourglass":
         if not weights:
             raise ValueError("the hourglass backend needs --weights FILE (train one: occlupose hourglass train)")
@@ -166,16 +193,16 @@ def measured_fps(times: np.ndarray, nominal: float) -> float:
 
 def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
                 backend: PoseBackend | None = None, progress: bool = True):
-    """Front end only: returns (info, tracker, flows, frame range, seconds). ``flows[(track, frame)]`` holds
-    (flow (17, 2), ok (17,)) from that frame to the next at the track's keypoints."""
+    """Front end only: returns (info, tracks, frame range, seconds, times, problems). Each detection carries
+    the optical flow from its frame to the next at its keypoints; tracks are stitched (:func:`tracking.stitch`)."""
     cv2 = cv2_module()
     cv2.setNumThreads(cfg.threads)
     info = probe(path)
     detector = detector or make_detector(cfg.detector, cfg.threads)
-    backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device)
+    backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device, cfg.refine_landmarks,
+                                      cfg.rotate_crops)
     tracker = Tracker(cfg.tracker)
     seconds = dict.fromkeys(STAGES, 0.0)
-    flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     follow: dict[int, np.ndarray] = {}  # track id -> region (3,) to crop in the next frame
     prev_gray: np.ndarray | None = None
     previous: dict[int, Detection] = {}  # track id -> its detection in the previous frame
@@ -190,6 +217,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     times: list[float] = []
     problems: list[str] = []
     frames = read_frames(path, problems=problems)
+    fs = min(1.0, cfg.flow_size / max(info.width, info.height, 1)) if cfg.flow_size else 1.0
+    flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels
     while True:
         t0 = time.perf_counter()
         item = next(frames, None)
@@ -208,16 +237,27 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         end_index = idx + 1
         times.append(stamp - origin)
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if fs < 1:
+            gray = cv2.resize(gray, (round(gray.shape[1] * fs), round(gray.shape[0] * fs)),
+                              interpolation=cv2.INTER_AREA)
         if prev_gray is not None and previous:
-            ids = list(previous)
-            f, ok = keypoint_flow(prev_gray, gray, np.concatenate([previous[i].keypoints for i in ids]), cfg.flow)
-            for k, tid in enumerate(ids):
-                flows[(tid, idx - 1)] = (f[17 * k:17 * (k + 1)], ok[17 * k:17 * (k + 1)])
+            dets = list(previous.values())
+            f, ok = keypoint_flow(prev_gray, gray, fs * np.concatenate([d.keypoints for d in dets]), flow_cfg)
+            f = f / fs
+            for k, d in enumerate(dets):
+                d.flow, d.flow_ok = f[17 * k:17 * (k + 1)], ok[17 * k:17 * (k + 1)]
         t2 = time.perf_counter()
         seconds["flow"] += t2 - t1
         rois = [follow[tid] for tid in follow]
-        if (idx - first) % cfg.detect_every == 0:
-            boxes, _ = detector(frame)
+        full = cfg.max_people > 0 and len(follow) >= cfg.max_people  # nobody more to look for
+        if (idx - first) % cfg.detect_every == 0 and not full:
+            shrink = cfg.detect_size / max(frame.shape[:2]) if cfg.detect_size else 1.0
+            if shrink < 1:
+                small = cv2.resize(frame, (round(frame.shape[1] * shrink), round(frame.shape[0] * shrink)),
+                                   interpolation=cv2.INTER_AREA)
+                boxes = detector(small)[0] / shrink
+            else:
+                boxes, _ = detector(frame)
             if len(boxes) and follow:
                 followed = np.array([previous[tid].box for tid in follow])
                 boxes = boxes[~(box_iou(boxes, followed) > cfg.covered_iou).any(1)]
@@ -241,8 +281,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
                 keep.append(int(i))
             if cfg.max_people > 0:
                 keep = keep[:cfg.max_people]
-            detections = [Detection(boxes[i], kp[i], conf[i]) for i in keep]
-            next_rois = [res.next_rois[i] for i in keep]
+            detections = [Detection(boxes[i], kp[i], conf[i], float(res.presence[i])) for i in keep]
+            next_rois = list(as_rois(res.next_rois)[keep]) if keep else []
         t4 = time.perf_counter()
         seconds["pose2d"] += t4 - t3
         ids = tracker.update(idx, detections)
@@ -261,7 +301,10 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     if not problems and cfg.end is None and cfg.start == 0 and info.frame_count > n_read + max(2, 0.02 * n_read):
         problems.append(f"{info.path}: decoded {n_read} frames but the file announces {info.frame_count}; it may "
                         "be truncated, results cover the frames that could be read")
-    return info, tracker, flows, (first, end_index), seconds, np.asarray(times), problems
+    t5 = time.perf_counter()
+    tracks = stitch(tracker.tracks, measured_fps(np.asarray(times), info.fps), cfg.stitch)
+    seconds["track"] += time.perf_counter() - t5
+    return info, tracks, (first, end_index), seconds, np.asarray(times), problems
 
 
 def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
@@ -271,14 +314,16 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
     from .lifter import lift
 
     occlusion = cfg.occlusion or model.cfg.encoding.filter
-    info, tracker, flows, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
+    info, found, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
     t0 = time.perf_counter()
     tracks: list[PersonTrack] = []
     # a clip shorter than min_track_frames keeps a person seen in all of it
     min_frames = min(cfg.min_track_frames, frame_range[1] - frame_range[0])
     short = 0
-    for track in tracker.tracks:
-        if len(track.frames) < min_frames:
+    for track in found:
+        span = track.frames[-1] - track.frames[0] + 1
+        sparse = len(track.frames) < min_frames or len(track.frames) < cfg.min_coverage * span
+        if sparse or any(part_of(track, other) for other in found if other is not track):
             short += 1
             continue
         frames, kp, conf, boxes = track.arrays()
@@ -287,16 +332,19 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
         seen[np.asarray(track.frames) - frames[0]] = True
         flow = np.zeros((t, 17, 2))
         flow_ok = np.zeros((t, 17), bool)
-        for f in track.frames:  # one entry per frame, not per joint
-            if (track.track_id, f) in flows:
-                flow[f - frames[0]], flow_ok[f - frames[0]] = flows[(track.track_id, f)]
+        for f, d in zip(track.frames, track.detections):  # one entry per frame, not per joint
+            if d.flow is not None:
+                flow[f - frames[0]], flow_ok[f - frames[0]] = d.flow, d.flow_ok
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        conf_star = track_confidence(conf, kp, seen, flow, flow_ok, box_size, occlusion.sigma)
+        track_times = times[frames - frame_range[0]]
+        steady = smooth(kp, track_times, box_size, cfg.smoothing, cfg.one_euro)
+        conf_star = track_confidence(conf, steady if cfg.smooth_before_filter else kp, seen, flow, flow_ok,
+                                     box_size, occlusion.sigma)
+        kp = steady
         reliable = conf_star >= occlusion.threshold
         if not reliable.any():  # nothing of this person was ever trusted: no pose to give
             short += 1
             continue
-        track_times = times[frames - frame_range[0]]
         poses = lift(model, kp, conf_star, device=cfg.device, times=track_times, threshold=occlusion.threshold)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times))

@@ -31,11 +31,21 @@ class TrackerConfig:
 
 @dataclass
 class Detection:
-    """One person in one frame: box (4,) x0 y0 x1 y1 pixels, keypoints (17, 2) pixels, scores (17,)."""
+    """One person in one frame: box (4,) x0 y0 x1 y1 pixels, keypoints (17, 2) pixels, scores (17,), and the
+    landmark model's presence score (how sure it is that the crop holds a person)."""
 
     box: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
+    presence: float = 1.0
+    #: optical flow (17, 2) px from this frame to the next at the keypoints, and where it is valid (17,)
+    flow: np.ndarray | None = None
+    flow_ok: np.ndarray | None = None
+
+    @property
+    def size(self) -> float:
+        """The person's size in pixels: the longer side of the keypoint box."""
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1], 1.0))
 
 
 @dataclass
@@ -142,3 +152,108 @@ class Tracker:
                 self.tracks.append(track)
                 ids[c] = track.track_id
         return ids
+
+
+@dataclass(frozen=True)
+class StitchConfig:
+    """Joining the pieces of one person's track after the fact (the online tracker only looks one frame back)."""
+
+    #: a person unseen for up to this long keeps their id
+    max_gap_s: float = 1.0
+    #: where they come back: within this many body sizes of where they were heading
+    max_distance: float = 1.0
+    #: and at a similar size (ratio of the larger to the smaller)
+    max_size_ratio: float = 1.6
+    #: two tracks at the same time whose pelvis keypoints stay this close (in body sizes) are one person
+    duplicate_distance: float = 0.2
+
+
+def _merge(a: Track, b: Track) -> Track:
+    """One track from two; where both saw a frame the more confident detection (presence) stays, the longer
+    track's on a tie."""
+    if len(b.frames) > len(a.frames):
+        a, b = b, a
+    best: dict[int, Detection] = {}
+    for f, d in [*zip(a.frames, a.detections), *zip(b.frames, b.detections)]:
+        if f not in best or d.presence > best[f].presence:
+            best[f] = d
+    frames = sorted(best)
+    return Track(min(a.track_id, b.track_id), frames, [best[f] for f in frames])
+
+
+def _duplicate_distance(a: Track, b: Track) -> float:
+    """Median pelvis distance over the frames both tracks saw, in body sizes (inf when they share none)."""
+    common = sorted(set(a.frames) & set(b.frames))
+    if not common:
+        return np.inf
+    da = dict(zip(a.frames, a.detections))
+    db = dict(zip(b.frames, b.detections))
+    d = [np.linalg.norm(da[f].keypoints[0] - db[f].keypoints[0]) / max(da[f].size, db[f].size) for f in common]
+    return float(np.median(d))
+
+
+def _successor_cost(a: Track, b: Track, max_gap: int, cfg: StitchConfig) -> float:
+    """How far (body sizes) b's first pelvis is from where a was heading, or inf when b cannot continue a."""
+    gap = b.frames[0] - a.frames[-1]
+    if gap <= 0 or gap > max_gap:
+        return np.inf
+    first = b.detections[0]
+    ratio = max(first.size, a.last.size) / min(first.size, a.last.size)
+    if ratio > cfg.max_size_ratio:
+        return np.inf
+    _, expected = a.predicted(b.frames[0])
+    # the prediction grows less certain with the gap: compare with the last seen place too, take the nearer
+    here = first.keypoints[0]
+    dist = min(np.linalg.norm(here - expected[0]), np.linalg.norm(here - a.last.keypoints[0]))
+    cost = dist / a.last.size
+    return cost if cost <= cfg.max_distance else np.inf
+
+
+def part_of(a: Track, b: Track, min_inside: float = 0.8, max_size: float = 0.6) -> bool:
+    """Whether ``a`` is a piece of the person ``b`` (a crop of their legs taken for a small person): over most
+    of the frames ``a`` was seen, ``b`` was seen too, ``a``'s keypoint box lay inside ``b``'s and ``a`` was much
+    smaller."""
+    db = dict(zip(b.frames, b.detections))
+    hits = 0
+    for f, d in zip(a.frames, a.detections):
+        o = db.get(f)
+        if o is None:
+            continue
+        x0, y0 = np.maximum(d.box[:2], o.box[:2])
+        x1, y1 = np.minimum(d.box[2:], o.box[2:])
+        area = max((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]), 1e-9)
+        inside = max(x1 - x0, 0) * max(y1 - y0, 0) / area
+        hits += bool(inside >= min_inside and d.size <= max_size * o.size)
+    return hits >= 0.5 * len(a.frames)
+
+
+def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) -> list[Track]:
+    """Tracks of the same person joined: two that follow the same person at the same time (duplicates), and one
+    that starts within ``max_gap_s`` of another's end, near where it was heading and at its size (a person
+    hidden, turned or jumping who was lost and found again). Returns tracks renumbered 0, 1, ... by first frame."""
+    tracks = [Track(t.track_id, list(t.frames), list(t.detections)) for t in tracks if t.frames]
+    max_gap = max(1, int(round(cfg.max_gap_s * fps)))
+    changed = True
+    while changed and len(tracks) > 1:
+        changed = False
+        best = (np.inf, -1, -1)
+        for i, a in enumerate(tracks):
+            for j, b in enumerate(tracks):
+                if i == j:
+                    continue
+                if i < j:
+                    dup = _duplicate_distance(a, b)
+                    if dup <= cfg.duplicate_distance and dup < best[0]:
+                        best = (dup, i, j)
+                cost = _successor_cost(a, b, max_gap, cfg)
+                if cost < best[0]:
+                    best = (cost, i, j)
+        if np.isfinite(best[0]):
+            _, i, j = best
+            merged = _merge(tracks[i], tracks[j])
+            tracks = [t for k, t in enumerate(tracks) if k not in (i, j)] + [merged]
+            changed = True
+    tracks.sort(key=lambda t: t.frames[0])
+    for k, t in enumerate(tracks):
+        t.track_id = k
+    return tracks
