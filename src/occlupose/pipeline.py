@@ -137,8 +137,8 @@ class RunResult:
         where = f"{self.video.path} (frames {first}-{end - 1})"
         if self.short_tracks:
             return (f"{self.short_tracks} person track(s) in {where}, each seen in too few frames to lift "
-                    f"(need {self.min_track_frames} frames, and most of those between its first and last) or "
-                    "with no keypoint passing the occlusion filter")
+                    f"(need {self.min_track_frames} frames, and most of those between its first and last), "
+                    "a piece of another person, or with no keypoint passing the occlusion filter")
         return f"no person found in {where}"
 
     def stage_fps(self) -> dict[str, float]:
