@@ -209,10 +209,12 @@ def _successor_cost(a: Track, b: Track, max_gap: int, cfg: StitchConfig) -> floa
     return cost if cost <= cfg.max_distance else np.inf
 
 
-def part_of(a: Track, b: Track, min_inside: float = 0.8, max_size: float = 0.6) -> bool:
-    """Whether ``a`` is a piece of the person ``b`` (a crop of their legs taken for a small person): over most
-    of the frames ``a`` was seen, ``b`` was seen too, ``a``'s keypoint box lay inside ``b``'s and ``a`` was much
-    smaller."""
+def part_of(a: Track, b: Track, min_inside: float = 0.6, max_size: float = 0.6) -> bool:
+    """Whether ``a`` is a piece of the person ``b`` (a crop of their legs taken for a small person): in at least
+    half of the frames ``a`` was seen, ``b`` was seen too, ``min_inside`` of ``a``'s keypoint box lay inside
+    ``b``'s and ``a`` was at most ``max_size`` times ``b``'s size. Measured case: a 7-frame track on a walking
+    man's legs, 0.34-0.96 inside his box, a third of his size. The rule's risk: a small person standing in front
+    of a big one for most of their track."""
     db = dict(zip(b.frames, b.detections))
     hits = 0
     for f, d in zip(a.frames, a.detections):
