@@ -163,6 +163,20 @@ class ScriptedBackend:
         return Pose2D(np.array(kps), np.array(confs), np.array(pres), np.array(nxt))
 
 
+def follow_frames(monkeypatch, det) -> None:
+    """The pipeline's reader, patched so the scripted detector and backend know which frame they see."""
+    import occlupose.pipeline as pipeline
+
+    real_read = pipeline.read_frames
+
+    def counting_read(path, start=0, end=None, problems=None):
+        for idx, stamp, frame in real_read(path, start, end, problems):
+            det.frame = idx
+            yield idx, stamp, frame
+
+    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+
+
 @pytest.fixture
 def scripted_video(tmp_path):
     path = tmp_path / "two_people.mp4"
@@ -174,25 +188,17 @@ def scripted_video(tmp_path):
 
 
 def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video, monkeypatch):
-    import occlupose.pipeline as pipeline
     from occlupose.pipeline import RunConfig, run_video
 
     det = ScriptedDetector()
     backend = ScriptedBackend(det)
-    real_read = pipeline.read_frames
-
-    def counting_read(path, start=0, end=None, problems=None):
-        for idx, stamp, frame in real_read(path, start, end, problems):
-            det.frame = idx
-            yield idx, stamp, frame
-
     seen_by_lifter = []
 
     def fake_lift(model, keypoints, confidence, fps=None, device="cpu", times=None, threshold=None):
         seen_by_lifter.append((keypoints.copy(), confidence >= threshold, times))
         return np.zeros((len(keypoints), 17, 3), np.float32)
 
-    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    follow_frames(monkeypatch, det)
     monkeypatch.setattr("occlupose.lifter.lift", fake_lift)
     cfg = RunConfig(detect_every=5, occlusion=OcclusionFilterConfig(), smoothing="none")
     result = run_video(scripted_video, None, cfg, detector=det, backend=backend, progress=False)
@@ -216,7 +222,6 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
 def test_detection_on_a_shrunk_frame_and_things_seen_only_at_detections_are_dropped(scripted_video, monkeypatch):
     """The detector sees the frame halved (detect_size) and its boxes come back in full-frame pixels; a thing
     it reports at every detection that the landmark model then loses (a lamp) is not a person."""
-    import occlupose.pipeline as pipeline
     from occlupose.pipeline import RunConfig, track_video
 
     det = ScriptedDetector()
@@ -239,14 +244,7 @@ def test_detection_on_a_shrunk_frame_and_things_seen_only_at_detections_are_drop
             res.next_rois[is_lamp] = [290, 40, 40]
             return res
 
-    real_read = pipeline.read_frames
-
-    def counting_read(path, start=0, end=None, problems=None):
-        for idx, stamp, frame in real_read(path, start, end, problems):
-            det.frame = idx
-            yield idx, stamp, frame
-
-    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    follow_frames(monkeypatch, det)
     cfg = RunConfig(detect_every=5, detect_size=160, smoothing="none")
     _, tracks, *_ = track_video(scripted_video, cfg, shrunk_detector, WithLamp(det), progress=False)
     assert set(sizes) == {(120, 160)}
@@ -259,18 +257,10 @@ def test_detection_on_a_shrunk_frame_and_things_seen_only_at_detections_are_drop
 
 
 def test_no_detection_once_max_people_are_followed(scripted_video, monkeypatch):
-    import occlupose.pipeline as pipeline
     from occlupose.pipeline import RunConfig, track_video
 
     det = ScriptedDetector()
-    real_read = pipeline.read_frames
-
-    def counting_read(path, start=0, end=None, problems=None):
-        for idx, stamp, frame in real_read(path, start, end, problems):
-            det.frame = idx
-            yield idx, stamp, frame
-
-    monkeypatch.setattr(pipeline, "read_frames", counting_read)
+    follow_frames(monkeypatch, det)
     _, tracks, *_ = track_video(scripted_video, RunConfig(detect_every=5, max_people=1), det, ScriptedBackend(det),
                                 progress=False)
     assert det.calls == [0]  # person 0 is followed in every frame: the detector is never needed again
