@@ -83,13 +83,14 @@ def main() -> None:
             if e is not None:
                 parts.append(e)
                 print(f"{scene}/{cam.name}: {len(e['frames'])} frames, {100 * e['hidden'].mean():.0f} % joints hidden")
-    vis_err, vis_conf, lags = [], [], []
+    vis_err, vis_conf, lags, vis_mirror = [], [], [], []
     hid_err, hid_conf, mirror = [], [], []
     has_twin = FLIP_PERMUTATION != np.arange(17)
     for e in parts:
         v, h = ~e["hidden"], e["hidden"]
         vis_err.append(e["err"][v])
         vis_conf.append(e["conf"][v])
+        vis_mirror.append((e["twin"] < np.linalg.norm(e["err"], axis=-1))[v & has_twin[None]])
         lags.append(lag1(e["err"], e["frames"], v))
         hid_err.append(np.linalg.norm(e["err"], axis=-1)[h])
         hid_conf.append(e["conf"][h])
@@ -97,6 +98,7 @@ def main() -> None:
         mirror.append((e["twin"] < own)[h & has_twin[None]])
     vis_err, vis_conf = np.concatenate(vis_err), np.concatenate(vis_conf)
     hid_err, hid_conf, mirror = np.concatenate(hid_err), np.concatenate(hid_conf), np.concatenate(mirror)
+    vis_mirror = np.concatenate(vis_mirror)
     d = DetectorConfig()
     robust = 1.4826 * np.median(np.abs(vis_err - np.median(vis_err, 0)), 0).mean()
     print(f"\n{len(vis_conf)} visible and {len(hid_conf)} hidden joint-frames over {len(parts)} views\n")
@@ -110,6 +112,8 @@ def main() -> None:
     print(f"| visible: confidence mean (std) | {vis_conf.mean():.2f} ({vis_conf.std():.2f}) | visible_conf "
           f"{d.visible_conf} (conf_std {d.conf_std}) |")
     print(f"| visible: share with confidence < 0.3 | {(vis_conf < 0.3).mean():.3f} | miss_prob {d.miss_prob} |")
+    print(f"| visible: share nearer the mirrored twin than the joint (left/right swaps) | {vis_mirror.mean():.3f} | "
+          f"swap_prob {d.swap_prob} per window and pair |")
     print(f"| hidden: error, m at the subject (median / mean) | {np.median(hid_err):.3f} / {hid_err.mean():.3f} | "
           f"offset sigma {d.occluded_offset_sigma} per coordinate (median ~{1.1774 * d.occluded_offset_sigma:.3f}) |")
     print(f"| hidden: share nearer the mirrored twin than the joint | {mirror.mean():.2f} | "

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from occlupose.augment import AugmentConfig, Augmenter, DetectorConfig, OccluderConfig, _ar1
+from occlupose.augment import AugmentConfig, Augmenter, DetectorConfig, OccluderConfig, _ar1, swap_mask
 from occlupose.data import sample_windows
+from occlupose.skeleton import FLIP_PERMUTATION
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,18 @@ def test_clean_windows_get_the_true_2d_with_full_confidence(mocap):
     assert not np.allclose(plain.det_2d, plain.gt_2d)
     with pytest.raises(ValueError, match="clean_prob"):
         AugmentConfig(clean_prob=1.5)
+
+
+def test_left_right_swaps_come_in_pairs_and_stretches():
+    rng = np.random.default_rng(0)
+    det = DetectorConfig(swap_prob=0.5, swap_frames=(5, 10))
+    m = swap_mask(rng, 400, 60, det)
+    assert m.shape == (400, 60, 17)
+    np.testing.assert_array_equal(m, m[:, :, FLIP_PERMUTATION])  # a joint swaps with its twin, both at once
+    centre = FLIP_PERMUTATION == np.arange(17)
+    assert not m[:, :, centre].any()
+    # per window and pair: one stretch, 5-10 frames long (shorter only where it runs past the window's end)
+    runs = m[:, :, 1].sum(1)
+    assert runs.max() <= 10 and 0.4 < (runs > 0).mean() < 0.6
+    with pytest.raises(ValueError, match="swap_frames"):
+        DetectorConfig(swap_frames=(5, 2))

@@ -44,12 +44,18 @@ class DetectorConfig:
     conf_bias_std: float = 0.08
     miss_prob: float = 0.02
     flow_noise: float = 0.004
+    #: per window and left/right pair, the chance that the detector swaps the two visible joints for a stretch
+    #: of ``swap_frames`` frames (real detectors do, confidently: a heavy tail plain jitter does not have)
+    swap_prob: float = 0.0
+    swap_frames: tuple[int, int] = (5, 25)
 
     def __post_init__(self) -> None:
         at_least(self, 0.0, "visible_sigma", "occluded_offset_sigma", "occluded_drift_sigma", "conf_std",
                  "conf_bias_std", "flow_noise")
         within(self, 0.0, 0.999, "visible_corr")
-        within(self, 0.0, 1.0, "mirror_prob", "visible_conf", "occluded_conf", "miss_prob")
+        within(self, 0.0, 1.0, "mirror_prob", "visible_conf", "occluded_conf", "miss_prob", "swap_prob")
+        if not 1 <= self.swap_frames[0] <= self.swap_frames[1]:
+            raise ValueError(f"detector swap_frames must be 1 <= low <= high, got {self.swap_frames}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,19 @@ class Batch:
     conf: np.ndarray  # (B, T, 17) confidence after Eq. 2
     occluded: np.ndarray  # (B, T, 17) bool ground truth (self-occlusion or virtual occluder)
     reliable: np.ndarray  # (B, T, 17) bool, conf >= threshold
+
+
+def swap_mask(rng: np.random.Generator, b: int, t: int, det: DetectorConfig) -> np.ndarray:
+    """(B, T, 17) where the detector swaps a joint with its left/right twin: per window and pair, with
+    probability ``swap_prob``, one stretch of ``swap_frames`` frames (both joints of the pair swap together)."""
+    twin = FLIP_PERMUTATION
+    pair_of = np.minimum(np.arange(17), twin)  # one id per left/right pair (the smaller joint index)
+    hit = rng.random((b, 17)) < det.swap_prob
+    start = rng.integers(0, max(t, 1), (b, 17))
+    length = rng.integers(det.swap_frames[0], det.swap_frames[1] + 1, (b, 17))
+    frames = np.arange(t)[None, :, None]
+    on = hit[:, None] & (frames >= start[:, None]) & (frames < (start + length)[:, None])  # (B, T, 17) per id
+    return on[:, :, pair_of] & (twin != np.arange(17))[None, None]
 
 
 def _ar1(rng: np.random.Generator, shape: tuple, corr: float, sigma: float) -> np.ndarray:
@@ -200,6 +219,8 @@ class Augmenter:
         use_mirror = rng.random((b, 1, 17)) < det.mirror_prob
         wrong = np.where(use_mirror[..., None], mirrored + jitter, gt_2d + offset + drift)
         det_2d = np.where(occluded[..., None], wrong, gt_2d + jitter)
+        if det.swap_prob > 0:  # drawn only when asked for, so other configs keep their random stream
+            det_2d = np.where(swap_mask(rng, b, t, det)[..., None], det_2d[:, :, FLIP_PERMUTATION], det_2d)
 
         bias = rng.normal(0, det.conf_bias_std, (b, 1, 17))
         missed = rng.random((b, t, 17)) < det.miss_prob
