@@ -191,6 +191,16 @@ def measured_fps(times: np.ndarray, nominal: float) -> float:
     return float(nominal) if nominal > 0 and abs(fps - nominal) < 1e-3 * nominal else round(fps, 6)
 
 
+def shrunk(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """``image`` scaled down to at most ``longest`` pixels on its longer side (0: as it is), and the scale."""
+    scale = min(1.0, longest / max(image.shape[:2])) if longest else 1.0
+    if scale >= 1.0:
+        return image, 1.0
+    cv2 = cv2_module()
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
 def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
                 backend: PoseBackend | None = None, progress: bool = True):
     """Front end only: returns (info, tracks, frame range, seconds, times, problems). Each detection carries
@@ -203,7 +213,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
                                       cfg.rotate_crops)
     tracker = Tracker(cfg.tracker)
     seconds = dict.fromkeys(STAGES, 0.0)
-    follow: dict[int, np.ndarray] = {}  # track id -> region (3,) to crop in the next frame
+    follow: dict[int, np.ndarray] = {}  # track id -> region (4,) to crop in the next frame
     prev_gray: np.ndarray | None = None
     previous: dict[int, Detection] = {}  # track id -> its detection in the previous frame
     duration = info.frame_count / info.fps if info.frame_count else 0.0
@@ -217,8 +227,6 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
     times: list[float] = []
     problems: list[str] = []
     frames = read_frames(path, problems=problems)
-    fs = min(1.0, cfg.flow_size / max(info.width, info.height, 1)) if cfg.flow_size else 1.0
-    flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels
     while True:
         t0 = time.perf_counter()
         item = next(frames, None)
@@ -236,10 +244,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         n_read += 1
         end_index = idx + 1
         times.append(stamp - origin)
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if fs < 1:
-            gray = cv2.resize(gray, (round(gray.shape[1] * fs), round(gray.shape[0] * fs)),
-                              interpolation=cv2.INTER_AREA)
+        gray, fs = shrunk(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cfg.flow_size)
+        flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels
         if prev_gray is not None and previous:
             dets = list(previous.values())
             f, ok = keypoint_flow(prev_gray, gray, fs * np.concatenate([d.keypoints for d in dets]), flow_cfg)
@@ -251,13 +257,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         rois = [follow[tid] for tid in follow]
         full = cfg.max_people > 0 and len(follow) >= cfg.max_people  # nobody more to look for
         if (idx - first) % cfg.detect_every == 0 and not full:
-            shrink = cfg.detect_size / max(frame.shape[:2]) if cfg.detect_size else 1.0
-            if shrink < 1:
-                small = cv2.resize(frame, (round(frame.shape[1] * shrink), round(frame.shape[0] * shrink)),
-                                   interpolation=cv2.INTER_AREA)
-                boxes = detector(small)[0] / shrink
-            else:
-                boxes, _ = detector(frame)
+            small, scale = shrunk(frame, cfg.detect_size)
+            boxes = detector(small)[0] / scale
             if len(boxes) and follow:
                 followed = np.array([previous[tid].box for tid in follow])
                 boxes = boxes[~(box_iou(boxes, followed) > cfg.covered_iou).any(1)]
@@ -302,9 +303,10 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         problems.append(f"{info.path}: decoded {n_read} frames but the file announces {info.frame_count}; it may "
                         "be truncated, results cover the frames that could be read")
     t5 = time.perf_counter()
-    tracks = stitch(tracker.tracks, measured_fps(np.asarray(times), info.fps), cfg.stitch)
+    stamps = np.asarray(times)
+    tracks = stitch(tracker.tracks, measured_fps(stamps, info.fps), cfg.stitch)
     seconds["track"] += time.perf_counter() - t5
-    return info, tracks, (first, end_index), seconds, np.asarray(times), problems
+    return info, tracks, (first, end_index), seconds, stamps, problems
 
 
 def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,

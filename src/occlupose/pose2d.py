@@ -56,8 +56,8 @@ def as_rois(rois: np.ndarray) -> np.ndarray:
 
 
 def rois_from_boxes(boxes: np.ndarray, margin: float = 1.25) -> np.ndarray:
-    """(N, 4) boxes -> (N, 3) square regions around them (the longer side times ``margin``): a crop keeps the
-    person's aspect ratio."""
+    """(N, 4) boxes -> (N, 4) upright square regions around them (the longer side times ``margin``): a crop
+    keeps the person's aspect ratio."""
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * margin
@@ -83,7 +83,7 @@ def rois_from_alignment(hip: np.ndarray, top: np.ndarray, margin: float = 1.25, 
 
 
 def crop_matrix(roi: np.ndarray, size: int) -> np.ndarray:
-    """(2, 3) affine image pixels -> crop pixels of the region ``roi`` (4,)."""
+    """(2, 3) affine image pixels -> crop pixels of the region ``roi`` (3,) or (4,)."""
     cx, cy, side, angle = (float(v) for v in as_rois(roi)[0])
     s = size / max(side, 1e-6)
     c, n = np.cos(angle) * s, np.sin(angle) * s
@@ -103,8 +103,9 @@ def crop_to_image(points: np.ndarray, rois: np.ndarray, size: int) -> np.ndarray
 def crop(frame: np.ndarray, roi: np.ndarray, size: int) -> np.ndarray:
     """Square crop (size, size, 3) of the region ``roi`` (3,) or (4,), black outside the frame."""
     cv2 = cv2_module()
+    roi = as_rois(roi)[0]
     m = crop_matrix(roi, size).astype(np.float32)
-    interp = cv2.INTER_AREA if size < as_rois(roi)[0, 2] else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if size < roi[2] else cv2.INTER_LINEAR
     return cv2.warpAffine(frame, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
 
 
@@ -166,17 +167,17 @@ class BlazePoseBackend:
         n = len(rois)
         raw = np.zeros((n, 39, 5))
         flag = np.zeros(n)
-        heat = np.zeros((n, 64, 64, 39), np.float32)
+        heat = np.zeros((n, 64, 64, 39), np.float32) if self.cfg.refine else None
         for i, roi in enumerate(rois):  # one crop per person: the model takes a batch of one at no extra cost
             x = crop(frame, roi, self.size).astype(np.float32) / 255.0
             self.interp.set_tensor(self.input, x[None])
             self.interp.invoke()
             raw[i] = self.interp.get_tensor(self.out_landmarks).reshape(39, 5)
             flag[i] = float(self.interp.get_tensor(self.out_flag).ravel()[0])
-            if self.cfg.refine:
+            if heat is not None:
                 heat[i] = self.interp.get_tensor(self.out_heatmap)[0]
         local = raw[:, :, :2]
-        if self.cfg.refine and n:
+        if heat is not None and n:
             local = refine_from_heatmap(local, heat, self.size)
         pts = crop_to_image(local, rois, self.size)
         conf = _sigmoid(raw[:, :33, 3])

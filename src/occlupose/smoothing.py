@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validate import at_least, positive
+
 MODES = ("none", "one_euro", "one_euro_fb")
 
 
@@ -28,11 +30,8 @@ class OneEuroConfig:
     d_cutoff: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("min_cutoff", "d_cutoff"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"one euro filter: {name} must be > 0, got {getattr(self, name)}")
-        if not self.beta >= 0:
-            raise ValueError(f"one euro filter: beta must be >= 0, got {self.beta}")
+        positive(self, "min_cutoff", "d_cutoff")
+        at_least(self, 0.0, "beta")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -45,22 +44,17 @@ class OneEuro:
 
     def __init__(self, cfg: OneEuroConfig = OneEuroConfig()):
         self.cfg = cfg
-        self.value: np.ndarray | None = None
-        self.raw: np.ndarray | None = None
-        self.speed: np.ndarray | None = None
-        self.time: float | None = None
-
-    def reset(self) -> None:
-        self.value = self.raw = self.speed = self.time = None
+        self.time: float | None = None  # None until the first value
 
     def __call__(self, value: np.ndarray, time: float, scale: float = 1.0) -> np.ndarray:
         """Filtered ``value`` at ``time`` seconds; ``scale`` is the person's size in the value's units."""
         value = np.asarray(value, np.float64)
-        if self.value is None or self.time is None or time <= self.time:
-            if self.value is None or self.time is None:
-                self.value, self.raw, self.speed = value.copy(), value.copy(), np.zeros_like(value)
-                self.time = float(time)
-            return self.value.copy()  # a repeated timestamp changes nothing
+        if self.time is None:
+            self.value, self.raw, self.speed = value.copy(), value.copy(), np.zeros_like(value)
+            self.time = float(time)
+            return self.value.copy()
+        if time <= self.time:  # a repeated timestamp changes nothing
+            return self.value.copy()
         dt = float(time) - self.time
         speed = (value - self.raw) / (dt * max(float(scale), 1e-9))
         self.speed = self.speed + _alpha(self.cfg.d_cutoff, dt) * (speed - self.speed)

@@ -95,16 +95,22 @@ class Track:
         return frames, kp[last_seen], sc, boxes[last_seen]
 
 
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) x0 y0 x1 y1 -> (...) areas."""
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., 4) and (..., 4), broadcast against each other -> (...) overlap areas."""
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    return np.clip(hi - lo, 0, None).prod(-1)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, 4) x (M, 4) -> (N, M) intersection over union."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    inter = box_intersection(a[:, None], b[None])
+    return inter / np.maximum(box_area(a)[:, None] + box_area(b)[None, :] - inter, 1e-9)
 
 
 def pose_similarity(kp_a: np.ndarray, sc_a: np.ndarray, kp_b: np.ndarray, sc_b: np.ndarray, boxes_a: np.ndarray,
@@ -216,17 +222,14 @@ def part_of(a: Track, b: Track, min_inside: float = 0.6, max_size: float = 0.6) 
     man's legs, 0.34-0.96 inside his box, a third of his size. The rule's risk: a small person standing in front
     of a big one for most of their track."""
     db = dict(zip(b.frames, b.detections))
-    hits = 0
-    for f, d in zip(a.frames, a.detections):
-        o = db.get(f)
-        if o is None:
-            continue
-        x0, y0 = np.maximum(d.box[:2], o.box[:2])
-        x1, y1 = np.minimum(d.box[2:], o.box[2:])
-        area = max((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]), 1e-9)
-        inside = max(x1 - x0, 0) * max(y1 - y0, 0) / area
-        hits += bool(inside >= min_inside and d.size <= max_size * o.size)
-    return hits >= 0.5 * len(a.frames)
+    pairs = [(d, db[f]) for f, d in zip(a.frames, a.detections) if f in db]
+    if not pairs:
+        return False
+    box_a = np.array([d.box for d, _ in pairs])
+    box_b = np.array([o.box for _, o in pairs])
+    inside = box_intersection(box_a, box_b) / np.maximum(box_area(box_a), 1e-9)
+    smaller = np.array([d.size <= max_size * o.size for d, o in pairs])
+    return int(((inside >= min_inside) & smaller).sum()) >= 0.5 * len(a.frames)
 
 
 def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) -> list[Track]:
