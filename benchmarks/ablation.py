@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, help="sequence length (sensitivity grid)")
     ap.add_argument("--threshold", type=float, help="Eq. 2 threshold b in training and test (sensitivity grid)")
     ap.add_argument("--threads", type=int, help="CPU threads per run")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="augmentation worker processes per run (same batches, faster on a GPU machine)")
     ap.add_argument("--views", type=int, default=4, help="virtual test cameras per test clip")
     ap.add_argument("--split", choices=["test", "val"], default="test",
                     help="val: train without S08/S13 and score on them (choose settings here); test: the test subjects")
@@ -172,6 +174,7 @@ def main() -> None:
         path = resolve(name)
         cfg = shrink(load_config(path), args.steps, args.batch_size, args.channels, args.window, args.threshold,
                      args.threads)
+        cfg = replace(cfg, workers=args.workers)
         results = []
         for seed in args.seeds:
             run = Path(args.out) / ("val" if args.split == "val" else "") / run_name(name, seed, args.window,

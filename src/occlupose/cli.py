@@ -89,7 +89,11 @@ def cmd_lift(args) -> int:
                 check_new_file(t.with_suffix(suffix), args.overwrite, new_folder=several)
     if args.threshold is not None:  # the filter's config checks the range (0 <= b <= 1, finite)
         OcclusionFilterConfig(threshold=args.threshold)
-    data = [load_input_2d(p) for p in inputs]  # validate every input before any work
+    from .keypoint_json import load_keypoint_json
+
+    # validate every input before any work
+    data = [load_keypoint_json(p, args.fps, args.track) if p.suffix.lower() == ".json" else load_input_2d(p)
+            for p in inputs]
     loaded = load_checkpoint(args.model, args.device)
     # b: the model's own (its checkpoint records the encoding it was trained with) unless --threshold
     threshold = loaded.model.cfg.encoding.threshold if args.threshold is None else args.threshold
@@ -106,7 +110,8 @@ def cmd_lift(args) -> int:
         with atomic_file(dst, args.overwrite) as tmp:
             np.savez_compressed(tmp, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
                                 fps=d.fps, model=loaded.name)
-        print(f"{src} -> {dst}: {len(poses)} frames, {100 * (1 - reliable.mean()):.1f}% keypoints missing")
+        picked = f", track {d.extra['track']} of {d.extra['tracks']}" if "track" in d.extra else ""
+        print(f"{src} -> {dst}: {len(poses)} frames{picked}, {100 * (1 - reliable.mean()):.1f}% keypoints missing")
         if args.bvh:
             from .bvh import write_bvh
 
@@ -122,7 +127,54 @@ def cmd_lift(args) -> int:
     return 0
 
 
+def cmd_export_lifter(args) -> int:
+    from .lifter import load_checkpoint
+    from .lifter_export import contract, export_lifter_onnx
+
+    out = check_new_file(args.output, args.overwrite, ".onnx")
+    side = check_new_file(out.with_suffix(".json"), args.overwrite)
+    loaded = load_checkpoint(args.model)
+    with atomic_file(out, args.overwrite) as tmp:
+        export_lifter_onnx(loaded.model, tmp)
+    terms = contract(loaded)
+    with atomic_file(side, args.overwrite) as tmp:
+        tmp.write_text(json.dumps(terms, indent=1))
+    print(f"wrote {out} (input 'x' (batch, frames, 17, 3) at {terms['fps']:g} fps, output 'poses' in metres) "
+          f"and its input contract {side}")
+    return 0
+
+
+#: ``run`` options that belong to the batch, not to each video's run
+_BATCH_ONLY = {"help", "video", "output", "overwrite", "quiet", "jobs"}
+
+
+def _single_run_argv(parser: argparse.ArgumentParser, args) -> list[str]:
+    """The options given to a batch, as each video's ``occlupose run`` takes them."""
+    argv = []
+    for a in parser._actions:
+        if not a.option_strings or a.dest in _BATCH_ONLY:
+            continue
+        v = getattr(args, a.dest)
+        if isinstance(a, argparse._StoreTrueAction):
+            argv += [a.option_strings[-1]] if v else []
+        elif v is not None and v != a.default:
+            argv += [a.option_strings[-1], str(v)]
+    return argv
+
+
 def cmd_run(args) -> int:
+    from .batch import run_batch
+
+    videos = args.video
+    if len(videos) > 1 or Path(videos[0]).is_dir() or any(c in videos[0] for c in "*?["):
+        return run_batch(videos, args.output, _single_run_argv(args.parser, args), args.jobs, args.overwrite)
+    if args.jobs != 1:
+        raise ValueError("--jobs is for several videos (a folder, a glob or a list)")
+    args.video = videos[0]
+    return _run_single(args)
+
+
+def _run_single(args) -> int:
     from .lifter import load_checkpoint
     from .occlusion import OcclusionFilterConfig
     from .outputs import write_tracks
@@ -231,8 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.set_defaults(func=cmd_evaluate)
 
-    li = sub.add_parser("lift", help="lift 2D keypoint files (.npz, README's 2D input layout) to 3D")
-    li.add_argument("inputs", nargs="+", help="input .npz file(s)")
+    li = sub.add_parser("lift", help="lift 2D keypoint files (.npz in README's 2D input layout, or COCO-style, "
+                                     "MMPose or MediaPipe JSON) to 3D")
+    li.add_argument("inputs", nargs="+",
+                    help="input file(s): the project's .npz 2D layout, or JSON from COCO-style tools (MMPose, "
+                         "Detectron2, Ultralytics), MMPose predictions or MediaPipe landmarks (docs/lift-inputs.md)")
     li.add_argument("-o", "--output", required=True, help="output .npz, or a folder for several inputs")
     li.add_argument("--model", help="checkpoint (default: the shipped model)")
     li.add_argument("--threshold", type=float,
@@ -240,12 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     li.add_argument("--render", action="store_true", help="also draw 2D input and 3D result to OUTPUT.png")
     li.add_argument("--bvh", action="store_true", help="also write OUTPUT.bvh (Y-up, cm) for animation tools")
+    li.add_argument("--fps", type=float, help="frame rate of JSON inputs that do not give one")
+    li.add_argument("--track", help="JSON inputs with several people: the track_id to lift (default: the track "
+                                    "seen in most frames)")
     li.add_argument("--device", default="cpu")
     li.set_defaults(func=cmd_lift)
 
     r = sub.add_parser("run", help="video -> every person's 3D poses (npz, JSON, CSV, BVH) and render.mp4")
-    r.add_argument("video", help="a video file (mp4, avi, mov, mkv, webm ...)")
+    r.add_argument("video", nargs="+",
+                   help="a video file (mp4, avi, mov, mkv, webm ...); or several, a folder or a glob: each gets "
+                        "OUTPUT/NAME, finished ones are skipped, a summary table ends the batch")
     r.add_argument("-o", "--output", required=True, help="output folder")
+    r.add_argument("--jobs", type=int, default=1, help="several videos: how many to run at once (processes)")
     r.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
     r.add_argument("--no-render", action="store_true", help="do not draw render.mp4")
     r.add_argument("--model", help="lifter checkpoint (default: the shipped model)")
@@ -271,7 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
     r.add_argument("--threads", type=int, default=2, help="CPU threads per stage")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(func=cmd_run, parser=r)
+
+    x = sub.add_parser("export-lifter", help="write the lifter as ONNX, with its input contract as JSON beside it")
+    x.add_argument("-o", "--output", required=True, help="the .onnx file (the contract: the same name, .json)")
+    x.add_argument("--model", help="lifter checkpoint (default: the shipped model)")
+    x.add_argument("--overwrite", action="store_true", help="replace existing files")
+    x.set_defaults(func=cmd_export_lifter)
 
     add_hourglass_parser(sub)
 

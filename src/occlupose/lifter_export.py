@@ -1,0 +1,93 @@
+"""The lifter outside PyTorch: an ONNX graph and the contract a caller needs to feed it.
+
+The graph is the network alone (2D TCN if any, 3D TCN, test-time flip averaging when the model uses it), with
+a dynamic batch and number of frames. What comes before it (the input encoding, :func:`encoding.encode`) and
+the frame rate are the caller's part and are written beside the graph as JSON (:func:`contract`), so a browser
+or game engine can reproduce them; ``docs/lifter-onnx.md`` spells the arithmetic out. Normalisation stays out of
+the graph because it interpolates the pelvis over time (a running max over frames), which ONNX has no
+operator for.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .lifter import LoadedModel, PoseLifter
+from .skeleton import JOINT_NAMES
+
+CONTRACT_FORMAT = "occlupose-lifter-onnx"
+CONTRACT_VERSION = 1
+
+
+class _Deployed(nn.Module):
+    """(B, T, 17, 3) encoded input -> (B, T, 17, 3) poses, as :meth:`PoseLifter.infer`."""
+
+    def __init__(self, model: PoseLifter):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.infer(x)
+
+
+def export_lifter_onnx(model: PoseLifter, path: str | os.PathLike, opset: int = 17) -> Path:
+    """Write ``model`` as ONNX: input ``x`` (B, T, 17, 3) float32, output ``poses`` (B, T, 17, 3) metres;
+    B and T dynamic (any T >= 1)."""
+    path = Path(path)
+    wrapped = _Deployed(model).eval()
+    # an odd length, so the traced graph keeps the padding to a multiple of 4 that other lengths need
+    example = torch.zeros(1, 13, len(JOINT_NAMES), 3)
+    with warnings.catch_warnings():  # the exporter's tracing notes are not the user's concern
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(wrapped, (example,), str(path), input_names=["x"], output_names=["poses"],
+                              opset_version=opset, dynamo=False,
+                              dynamic_axes={"x": {0: "batch", 1: "frames"}, "poses": {0: "batch", 1: "frames"}})
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"ONNX export needs the 'onnx' package: pip install 'occlupose[onnx]' ({exc})") from exc
+    return path
+
+
+def contract(loaded: LoadedModel) -> dict:
+    """What a caller must do around the graph, read from the checkpoint (JSON-ready)."""
+    cfg = loaded.model.cfg
+    enc = cfg.encoding
+    third = {"paper": f"1 if the joint's confidence >= {enc.threshold} (its position is then kept), else 0 "
+                      "(its position is set to 0)",
+             "soft": "the joint's confidence C* in [0, 1] (every position is kept)",
+             "unaware": "1 for every joint that has a position"}[enc.mode]
+    return {
+        "format": CONTRACT_FORMAT,
+        "version": CONTRACT_VERSION,
+        "model": loaded.name,
+        "git_commit": loaded.meta.get("git_commit", "unknown"),
+        "fps": cfg.fps,
+        "joints": list(JOINT_NAMES),
+        "input": {
+            "name": "x", "shape": ["batch", "frames", len(JOINT_NAMES), 3], "dtype": "float32",
+            "keypoints": "image coordinates of one person (pixels or any unit; x right, y down), one row per "
+                         "frame at `fps` frames per second; resample other rates first",
+            "centre": f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}; linearly "
+                      "interpolated between such frames and held before the first and after the last; if no "
+                      f"frame has it, the mean of the joints with confidence >= {enc.threshold}, likewise",
+            "scale": f"one number per sequence: the median, over the frames with >= {enc.min_joints} joints of "
+                     f"confidence >= {enc.threshold} (if none has that many, over the frames with any), of the "
+                     "root-mean-square distance of those joints from the frame's centre",
+            "channels": ["(x - centre_x) / scale", "(y - centre_y) / scale", third],
+            "missing": "a joint with no position (NaN): 0, 0, 0",
+        },
+        "output": {
+            "name": "poses", "shape": ["batch", "frames", len(JOINT_NAMES), 3], "dtype": "float32",
+            "meaning": "3D joints in metres, the pelvis at the origin, in the camera's axes (x right, y down, "
+                       "z away from the camera)",
+        },
+        "encoding": {"mode": enc.mode, "threshold": enc.threshold, "sigma": enc.sigma,
+                     "min_joints": enc.min_joints},
+        "flip_averaging": bool(cfg.flip_test),
+        "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
+    }

@@ -1,0 +1,72 @@
+"""The ONNX lifter computes what PyTorch does, and its JSON contract is enough to reproduce ``lift``."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from occlupose.cli import main
+from occlupose.config import ModelConfig
+from occlupose.encoding import InputEncoding, encode
+from occlupose.lifter import PoseLifter, lift, load_checkpoint
+from occlupose.lifter_export import contract, export_lifter_onnx
+from occlupose.models import TCNConfig
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("use_2d_tcn", [False, True])
+def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn):
+    torch.manual_seed(0)
+    cfg = ModelConfig(tcn=TCNConfig(channels=16), use_2d_tcn=use_2d_tcn, flip_test=True,
+                      encoding=InputEncoding(mode="soft"))
+    model = PoseLifter(cfg).eval()
+    sess = _session(export_lifter_onnx(model, tmp_path / "m.onnx"))
+    rng = np.random.default_rng(1)
+    for t in (1, 4, 6, 37):  # lengths below, at and off the multiple of 4 the TCN pads to
+        x = rng.normal(size=(2, t, 17, 3)).astype(np.float32)
+        with torch.no_grad():
+            ref = model.infer(torch.from_numpy(x)).numpy()
+        out = sess.run(["poses"], {"x": x})[0]
+        assert out.shape == (2, t, 17, 3)
+        assert np.abs(out - ref).max() <= 1e-4
+
+
+def test_contract_reproduces_lift(tmp_path):
+    """A caller that follows the JSON (encode with its settings, frames at its fps) gets ``lift``'s 3D."""
+    loaded = load_checkpoint()
+    loaded.model.cfg = replace(loaded.model.cfg, flip_test=True)
+    sess = _session(export_lifter_onnx(loaded.model, tmp_path / "d.onnx"))
+    terms = contract(loaded)
+    assert terms["fps"] == loaded.model.cfg.fps and len(terms["joints"]) == 17
+    rng = np.random.default_rng(2)
+    t = 90
+    base = rng.normal(size=(17, 2)) * 40 + [320, 240]
+    kp = base + np.cumsum(rng.normal(size=(t, 17, 2)), 0)  # pixels, a person drifting
+    conf = rng.uniform(0.05, 1.0, size=(t, 17))
+    kp[10:14, 0] = np.nan  # the pelvis missing for a few frames: the centre is interpolated
+    conf[10:14, 0] = 0.0
+    x = encode(kp, conf, InputEncoding(**terms["encoding"])).x
+    out = sess.run(["poses"], {"x": x[None]})[0][0]
+    ref = lift(loaded.model, kp, conf, fps=terms["fps"])
+    assert np.abs(out - ref).max() <= 1e-4
+    assert np.abs(out[:, 0]).max() == 0.0  # root-relative: the pelvis is the origin
+
+
+def test_cli_writes_graph_and_contract_and_keeps_existing(tmp_path, capsys):
+    out = tmp_path / "lifter.onnx"
+    assert main(["export-lifter", "-o", str(out)]) == 0
+    terms = json.loads(out.with_suffix(".json").read_text())
+    assert terms["format"] == "occlupose-lifter-onnx" and terms["input"]["name"] == "x"
+    before = out.read_bytes()
+    assert main(["export-lifter", "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main(["export-lifter", "-o", str(out), "--overwrite"]) == 0
