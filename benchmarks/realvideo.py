@@ -57,6 +57,7 @@ from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
 from occlupose.multiview import Camera, read_qca, triangulate
 from occlupose.pipeline import RunConfig, run_video
 from occlupose.skeleton import BONES, FLIP_PERMUTATION, to_h36m
+from occlupose.trajectory import Intrinsics, intrinsics_for, trajectory
 
 #: scene -> folder of the pose2sim wheel; both share one calibration (the files are identical)
 SCENES = {"multi": "Pose2Sim/Demo_MultiPerson", "single": "Pose2Sim/Demo_SinglePerson"}
@@ -286,6 +287,33 @@ def score(pred3: np.ndarray | None, pred2: np.ndarray | None, ref_cam: np.ndarra
     return out
 
 
+def root_scores(track, cam: Camera, ref_cam: np.ndarray, frames: np.ndarray) -> dict[str, dict[str, float]]:
+    """Where the scored person is (occlupose.trajectory) against the reference's pelvis in the view's camera
+    frame, on ``frames``: placed with the calibrated focal length, and with the default assumed field of view."""
+    n = len(ref_cam)
+    out = {}
+    w, h = cam.size
+    for label, camera in (("calibrated focal", Intrinsics(float(cam.K[0, 0]), float(cam.K[0, 2]), float(cam.K[1, 2]))),
+                          ("assumed field of view", intrinsics_for(w, h)[0])):
+        root = np.full((n, 3), np.nan)
+        keep = track.frames < n
+        root[track.frames[keep]] = trajectory(track.poses_3d, track.keypoints_2d, track.confidence, track.times,
+                                              camera)[keep]
+        truth = ref_cam[:, 0]
+        sel = frames & np.isfinite(root).all(-1)
+        e = np.linalg.norm(root[sel] - truth[sel], axis=-1)
+        dist = np.linalg.norm(truth[sel], axis=-1)
+        out[label] = {"frames": int(sel.sum()), "root_mm": 1000 * float(e.mean()),
+                      "pct_distance": 100 * float((e / dist).mean()),
+                      "depth_pct": 100 * float((np.abs(root[sel, 2] - truth[sel, 2]) / truth[sel, 2]).mean()),
+                      "distance_m": float(dist.mean()), "focal": camera.focal}
+    return out
+
+
+#: per view, where the scored person is (filled by run_scene, printed by main)
+ROOT_ROWS: list[tuple[str, dict]] = []
+
+
 def run_scene(scene: str, args, model, cfg: RunConfig) -> list[tuple]:
     """Runs every view of one scene, prints its reference and per-view scores; returns the score rows
     (scene/view, system, well-defined joints, differing joints, head to head)."""
@@ -355,6 +383,8 @@ def run_scene(scene: str, args, model, cfg: RunConfig) -> list[tuple]:
             keep = t.frames < n
             ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
         have = ok & np.isfinite(ours3).all((-1, -2))
+        if t is not None:
+            ROOT_ROWS.append((f"{scene}/{cam.name}", root_scores(t, cam, ref_cam, have)))
         systems = {"occlupose": (ours3, ours2, have)}
         if not args.no_mediapipe:
             mp2, mp3 = run_mediapipe(videos[i])
@@ -427,6 +457,18 @@ def main() -> None:
         rows += scene_rows
     if len(args.scenes) > 1:
         print_means(rows, "every view of every scene")
+    print("\n## Where the person is (occlupose.trajectory): the pelvis against the reference's, camera frame\n")
+    print("| view | camera | focal px | distance m | root error mm | % of distance | depth error % | frames |")
+    print("|---|---|---|---|---|---|---|---|")
+    for view, by in ROOT_ROWS:
+        for label, r in by.items():
+            print(f"| {view} | {label} | {r['focal']:.0f} | {r['distance_m']:.2f} | {r['root_mm']:.0f} | "
+                  f"{r['pct_distance']:.1f} | {r['depth_pct']:.1f} | {r['frames']} |")
+    for label in ("calibrated focal", "assumed field of view"):
+        sel = [by[label] for _, by in ROOT_ROWS if by[label]["frames"]]
+        print(f"| mean of {len(sel)} views | {label} | | | {np.mean([r['root_mm'] for r in sel]):.0f} | "
+              f"{np.mean([r['pct_distance'] for r in sel]):.1f} | {np.mean([r['depth_pct'] for r in sel]):.1f} | "
+              f"{sum(r['frames'] for r in sel)} |")
     sets = (" --set " + " ".join(args.set)) if args.set else ""
     print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{sets}")
 

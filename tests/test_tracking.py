@@ -119,3 +119,12 @@ def test_a_crop_of_someones_legs_is_part_of_them_not_a_person(rng):
     assert not part_of(beside, big)
     same_size = _track(3, range(10, 17), lambda f: person(305, 300, h=380, rng=rng))  # a duplicate, not a piece
     assert not part_of(same_size, big)
+
+
+@pytest.mark.parametrize("field, value", [("max_gap_s", -1.0), ("max_distance", float("nan")),
+                                          ("max_size_ratio", 0.5), ("duplicate_distance", -0.1)])
+def test_stitch_config_refuses_values_out_of_range(field, value):
+    from occlupose.tracking import StitchConfig
+
+    with pytest.raises(ValueError, match=field):
+        StitchConfig(**{field: value})

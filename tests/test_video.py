@@ -342,6 +342,33 @@ def test_run_writes_consistent_readable_outputs(example_run):
     assert info.width > info.height  # video plus a 3D panel beside it
 
 
+def test_run_places_people_in_the_camera_frame(example_run):
+    """Each track has a root; the camera-frame joints are the pose placed there (npz, CSV, BVH alike); and
+    the two walkers keep their order in depth: whose feet are lower in the image is nearer the camera."""
+    from occlupose.bvh import read_bvh
+
+    _, out = example_run
+    npz = np.load(out / "poses3d.npz")
+    doc = json.loads((out / "poses3d.json").read_text())
+    assert doc["camera"]["focal_px"] > 0 and "assumed" in doc["camera"]["note"]
+    rows = np.genfromtxt(out / "poses3d.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    feet, depth = [], []
+    for k, tid in enumerate(npz["track_ids"]):
+        root = npz[f"track{tid}_root"]
+        poses = npz[f"track{tid}_poses_3d"]
+        assert root.shape == (len(poses), 3) and np.isfinite(root).all() and (root[:, 2] > 1).all()
+        np.testing.assert_allclose(npz[f"track{tid}_poses_3d_camera"], poses + root[:, None], atol=1e-5)
+        np.testing.assert_allclose(doc["tracks"][k]["root"], root, atol=1e-4)
+        mine = rows[rows["track"] == tid]
+        np.testing.assert_allclose(mine["z_camera"].reshape(-1, 17), (poses + root[:, None])[..., 2], atol=1e-3)
+        bvh, _ = read_bvh(out / f"track{tid}.bvh")
+        np.testing.assert_allclose(bvh[:, 0], root, atol=0.02)  # the BVH root moves with the person
+        kp = npz[f"track{tid}_keypoints_2d"]
+        feet.append(kp[:, [3, 6], 1].mean())
+        depth.append(root[:, 2].mean())
+    assert np.argsort(feet).tolist() == np.argsort(depth)[::-1].tolist()
+
+
 def test_run_refuses_to_overwrite(example_run, capsys):
     from occlupose.cli import main
 

@@ -29,6 +29,10 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=4, help="virtual views per test clip for the card's metrics")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--history", default="", help="how the run went (resumes, code changes), for the card")
+    ap.add_argument("--command", help="the command that trained the run, if not `occlupose train --config "
+                                      "configs/default.yaml -o RUN`")
+    ap.add_argument("--hardware", default="a 2-core CPU", help="what it trained on, for the card")
+    ap.add_argument("--chosen", help="a Markdown file: the card's 'How this design was chosen' section")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -70,6 +74,7 @@ def main() -> None:
         keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
         return f"| {name} | " + " | ".join(f"{r[k]:.1f}" for k in keys) + " |"
 
+    chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
     card = f"""# Model card: {shipped.name}
 
 The default lifter of `occlupose lift` ({parts}, {count_parameters(shipped.model):,} parameters,
@@ -84,10 +89,10 @@ Test subjects {", ".join(mocap.subjects("test"))} were never used for training o
 
 ## Command
 ```
-occlupose train --config configs/default.yaml -o {run}
+{args.command or f"occlupose train --config configs/default.yaml -o {run}"}
 python tools/ship_model.py {run} --views {args.views}
 ```
-Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on a 2-core CPU.
+Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on {args.hardware}.
 {args.history}
 
 ## Metrics (test subjects, {args.views} fixed virtual views per clip, mm)
@@ -99,7 +104,7 @@ Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {min
 Occluded joints are {100 * d["masked_fraction"]:.1f} % of the test joints. Reproduce with
 `occlupose evaluate default --views {args.views}`. Absolute numbers are not comparable with published
 Human3.6M results (different subjects, skeleton semantics and cameras).
-
+{chosen}
 ## Limitations
 Trained on {frames / train_data.fps / 60:.1f} minutes of open mocap (mostly retargeted bodies), so unusual motions
 and body shapes are out of distribution. The 2D errors it was trained against are a model of a detector, not a

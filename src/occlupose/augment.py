@@ -118,6 +118,8 @@ class Batch:
     conf: np.ndarray  # (B, T, 17) confidence after Eq. 2
     occluded: np.ndarray  # (B, T, 17) bool ground truth (self-occlusion or virtual occluder)
     reliable: np.ndarray  # (B, T, 17) bool, conf >= threshold
+    #: (B, T, 3) the root's position in the camera frame, metres, for perspective windows (NaN for orthographic)
+    root: np.ndarray | None = None
 
 
 def swap_mask(rng: np.random.Generator, b: int, t: int, det: DetectorConfig) -> np.ndarray:
@@ -242,4 +244,5 @@ class Augmenter:
             conf=conf.astype(np.float32),
             occluded=occluded,
             reliable=conf >= self.occlusion.threshold,
+            root=np.where(persp[:, None, None], cam_abs[:, :, 0], np.nan).astype(np.float32),
         )

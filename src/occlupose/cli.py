@@ -184,7 +184,8 @@ def _run_single(args) -> int:
     out = folder.path
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    threads=args.threads, smoothing=args.smoothing, detect_size=args.detect_size)
+                    threads=args.threads, smoothing=args.smoothing, detect_size=args.detect_size,
+                    focal=args.focal, fov=args.fov)
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
         OcclusionFilterConfig(**given)
@@ -203,7 +204,9 @@ def _run_single(args) -> int:
         print(f"occlupose: {result.no_person_reason()}; nothing written", file=sys.stderr)
         return 3
     with folder as staging:
-        names = [p.name for p in write_tracks(staging, result.tracks, result.fps)]
+        cam = result.camera
+        names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam and {
+            "focal_px": round(cam.focal, 2), "cx": cam.cx, "cy": cam.cy, "note": result.camera_note})]
         if not args.no_render:
             import time
 
@@ -221,6 +224,7 @@ def _run_single(args) -> int:
     for t in result.tracks:
         missing = 100 * (1 - t.reliable.mean())
         print(f"  person {t.track_id}: frames {int(t.frames[0])}-{int(t.frames[-1])}, {missing:.0f}% joints missing")
+    print(f"  placed with a {result.camera_note}")
     print("  frames/s: " + ", ".join(f"{k} {fps[k]:.1f}" for k in result.seconds)
           + f"; detection+2D+flow+tracking+lifting {result.frames / max(front, 1e-9):.1f}")
     print(f"wrote {len(paths)} files to {out}: " + ", ".join(p.name for p in paths))
@@ -329,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Eq. 2 confidence below which a joint is missing (default: the model's b, paper 0.3)")
     r.add_argument("--sigma", type=float,
                    help="Eq. 2 sigma, in units of the person's box size (default: the model's, paper 0.1)")
+    r.add_argument("--focal", type=float, help="the camera's focal length in pixels (for where people are, in "
+                                               "metres); default: an assumed field of view (--fov)")
+    r.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65 across "
+                                             "the longer side, a phone or webcam)")
     r.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
     r.add_argument("--threads", type=int, default=2, help="CPU threads per stage")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

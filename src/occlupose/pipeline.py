@@ -27,6 +27,7 @@ from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
 from .tracking import Detection, StitchConfig, Tracker, TrackerConfig, box_iou, part_of, pose_similarity, stitch
+from .trajectory import Intrinsics, TrajectoryConfig, intrinsics_for, trajectory
 from .validate import at_least, within
 from .video import VideoInfo, probe, read_frames
 
@@ -85,6 +86,11 @@ class RunConfig:
     tracker: TrackerConfig = TrackerConfig()
     stitch: StitchConfig = StitchConfig()
     flow: FlowConfig = FlowConfig()
+    #: the camera, for where people are (occlupose.trajectory): focal length in pixels, or the horizontal field
+    #: of view in degrees; neither: an assumed field of view (trajectory.DEFAULT_FOV_DEG)
+    focal: float | None = None
+    fov: float | None = None
+    trajectory: TrajectoryConfig = TrajectoryConfig()
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -99,6 +105,7 @@ class RunConfig:
         at_least(self, 0, "max_people", "detect_size", "flow_size", integer=True)
         within(self, 0.0, 1.0, "min_presence", "duplicate_oks", "covered_iou", "min_coverage")
         at_least(self, 0.0, "start")
+        intrinsics_for(100, 100, self.focal, self.fov)  # checks them now, before any work
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"--start {self.start:g} / --end {self.end:g}: need 0 <= start < end")
         check_device(self.device)
@@ -121,6 +128,9 @@ class RunResult:
     min_track_frames: int = RunConfig.min_track_frames
     #: problems met that did not stop the run (a damaged or truncated file)
     warnings: list[str] = field(default_factory=list)
+    #: the pinhole camera people were placed with, and which assumption gave it
+    camera: Intrinsics | None = None
+    camera_note: str = ""
 
     @property
     def frames(self) -> int:
@@ -317,6 +327,7 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
 
     occlusion = cfg.occlusion or model.cfg.encoding.filter
     info, found, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
+    camera, camera_note = intrinsics_for(info.width, info.height, cfg.focal, cfg.fov)
     t0 = time.perf_counter()
     tracks: list[PersonTrack] = []
     # a clip shorter than min_track_frames keeps a person seen in all of it
@@ -348,8 +359,9 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
             short += 1
             continue
         poses = lift(model, kp, conf_star, device=cfg.device, times=track_times, threshold=occlusion.threshold)
+        root = trajectory(poses, kp, conf_star, track_times, camera, cfg.trajectory)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
-                                  conf_star.astype(np.float32), reliable, track_times))
+                                  conf_star.astype(np.float32), reliable, track_times, root.astype(np.float32)))
     seconds["lift"] += time.perf_counter() - t0
     return RunResult(info, tracks, frame_range, seconds, times=times, short_tracks=short, warnings=problems,
-                     min_track_frames=min_frames)
+                     min_track_frames=min_frames, camera=camera, camera_note=camera_note)

@@ -150,17 +150,21 @@ def draw_pose_2d(img: np.ndarray, kp: np.ndarray, reliable: np.ndarray, colour, 
 
 
 def draw_pose_3d(img: np.ndarray, pose: np.ndarray, centre: tuple[float, float], px_per_m: float, angle: float,
-                 colour) -> None:
-    """A (17, 3) camera-frame pose (y down) turned by ``angle`` about the vertical axis, drawn orthographically
-    on ``img`` around ``centre`` (the pelvis), with a ground shadow under the feet."""
+                 colour, offset: np.ndarray | None = None, tilt: float = 0.0) -> None:
+    """A (17, 3) camera-frame pose (y down) turned by ``angle`` about the vertical axis, then tilted by ``tilt``
+    (seen from above), drawn orthographically on ``img`` with its pelvis at ``centre`` plus ``offset`` (3,)
+    metres (where the person is in a shared scene), with a ground shadow under the feet."""
     import cv2
 
-    from .camera import rot_y
+    from .camera import rot_x, rot_y
 
-    p = (pose - pose[:1]) @ rot_y(np.array(angle)).T
+    rot = rot_x(np.array(tilt)) @ rot_y(np.array(angle))
+    at = np.zeros(3) if offset is None else np.asarray(offset, np.float64)
+    rel = pose - pose[:1]
+    p = (rel + at) @ rot.T
     pts = p[:, :2] * px_per_m + np.asarray(centre)
-    floor = centre[1] + p[:, 1].max() * px_per_m
-    cv2.ellipse(img, (int(centre[0]), int(floor)), (int(0.35 * px_per_m), int(0.08 * px_per_m)), 0, 0, 360,
+    foot = (at + [0.0, rel[:, 1].max(), 0.0]) @ rot.T * px_per_m + [*centre, 0.0]
+    cv2.ellipse(img, (int(foot[0]), int(foot[1])), (int(0.35 * px_per_m), max(1, int(0.08 * px_per_m))), 0, 0, 360,
                 (70, 70, 70), 1, cv2.LINE_AA)
     th = max(2, int(round(px_per_m / 120)))
     for side in range(3):
@@ -168,9 +172,20 @@ def draw_pose_3d(img: np.ndarray, pose: np.ndarray, centre: tuple[float, float],
     cv2.circle(img, (int(pts[10, 0]), int(pts[10, 1])), th + 2, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
 
 
+def _scene(tracks) -> tuple[np.ndarray, float] | None:
+    """(centre (3,), radius m) of everyone's roots over the clip, when every track has one."""
+    if not tracks or any(t.root is None or not np.isfinite(t.root).all() for t in tracks):
+        return None
+    roots = np.concatenate([np.asarray(t.root, np.float64) for t in tracks])
+    centre = (roots.min(0) + roots.max(0)) / 2
+    return centre, float(np.linalg.norm((roots - centre)[:, [0, 2]], axis=-1).max()) + 1.0
+
+
 def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress: bool = True) -> None:
     """Write ``render.mp4``: each frame of the processed range with every person's 2D skeleton (occluded
-    joints as red rings) and, beside it, their 3D poses in a view that turns once every ``spin_seconds``."""
+    joints as red rings) and, beside it, their 3D poses in a view that turns once every ``spin_seconds``: one
+    shared scene with everyone where they are (seen from a little above) when the tracks have roots, else
+    each person beside the others."""
     import cv2
 
     from .video import VideoWriter, read_frames
@@ -186,6 +201,7 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
 
         bar = tqdm(total=last - first, unit="frame", desc="render", dynamic_ncols=True)
     fps = result.fps
+    scene = _scene(result.tracks)
     with VideoWriter(out_path, fps, w + panel, h) as writer:
         for idx, stamp, frame in read_frames(video_path, first, last):
             canvas = np.zeros((h, w + panel, 3), np.uint8)
@@ -200,11 +216,16 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
                 t = result.tracks[k]
                 colour = _TRACK_COLOURS[t.track_id % len(_TRACK_COLOURS)]
                 draw_pose_2d(canvas[:, :w], t.keypoints_2d[r], t.reliable[r], colour, f"#{t.track_id}")
-                centre = (w + panel * (slot + 0.5) / n, h * 0.45)
-                draw_pose_3d(canvas, t.poses_3d[r], centre, px_per_m, angle, colour)
+                if scene is None:
+                    centre = (w + panel * (slot + 0.5) / n, h * 0.45)
+                    draw_pose_3d(canvas, t.poses_3d[r], centre, px_per_m, angle, colour)
+                else:
+                    draw_pose_3d(canvas, t.poses_3d[r], (w + panel / 2, h * 0.5), panel * 0.45 / scene[1], angle,
+                                 colour, offset=t.root[r] - scene[0], tilt=0.35)
             cv2.putText(canvas, f"frame {idx}  people {len(present)}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                         (255, 255, 255), 1, cv2.LINE_AA)
-            cv2.putText(canvas, "3D (turning view)", (w + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 200, 200),
+            cv2.putText(canvas, "3D (turning view)" if scene is None else "3D scene, people where they are",
+                        (w + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 200, 200),
                         1, cv2.LINE_AA)
             writer.write(canvas, stamp)
             if bar is not None:

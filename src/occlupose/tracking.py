@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .validate import at_least
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
@@ -172,6 +174,10 @@ class StitchConfig:
     max_size_ratio: float = 1.6
     #: two tracks at the same time whose pelvis keypoints stay this close (in body sizes) are one person
     duplicate_distance: float = 0.2
+
+    def __post_init__(self) -> None:
+        at_least(self, 0.0, "max_gap_s", "max_distance", "duplicate_distance")
+        at_least(self, 1.0, "max_size_ratio")
 
 
 def _merge(a: Track, b: Track) -> Track:
