@@ -22,6 +22,17 @@ H36M32_TO_17 = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26
 MOCAP_FILE = "cmu_h36m17_50fps.npz"
 
 
+def read_json(path: str | os.PathLike, what: str = "file"):
+    """A JSON document, with one clear error for a missing or malformed file (``what``: how to name it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
 def _open_npz(path: str | os.PathLike, allow_pickle: bool = False):
     path = Path(path)
     if path.is_dir():

@@ -19,14 +19,13 @@ of each frame (a tool that tracks is better: the choice can jump between people)
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .data import Input2D
+from .data import Input2D, read_json
 from .skeleton import LAYOUTS, to_h36m
 
 #: keypoint count -> the layouts of :data:`skeleton.LAYOUTS` that tools write per frame
@@ -89,15 +88,6 @@ def _people_mediapipe(doc: dict, path) -> list[tuple[int, object, float, np.ndar
     return out
 
 
-def _read(path: Path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-
-
 def _scores(s: np.ndarray) -> np.ndarray:
     """A tool's per-keypoint scores in [0, 1]; COCO ground-truth flags (0 unlabelled, 1 occluded, 2 visible)
     become 0 / 1 (an annotated position is exact even when hidden)."""
@@ -111,7 +101,7 @@ def load_keypoint_json(path: str | os.PathLike, fps: float | None = None, track:
     """One person's track (H36M-17, pixels) from a COCO-results, MMPose or MediaPipe JSON file (module doc).
     ``fps``: the frame rate when the file has none; ``track``: the ``track_id`` to lift."""
     path = Path(path)
-    doc = _read(path)
+    doc = read_json(path)
     meta = doc if isinstance(doc, dict) else {}
     if isinstance(doc, dict) and "frames" in doc and isinstance(doc["frames"], list) and (
             not doc["frames"] or not isinstance(doc["frames"][0], dict) or "landmarks" in doc["frames"][0]):

@@ -9,13 +9,13 @@ the paper's usual augmentation: scale, rotation and a horizontal flip that swaps
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .data import read_json
 from .deps import require
 from .skeleton import FLIP_PERMUTATION, to_h36m
 
@@ -32,21 +32,11 @@ class PersonSample:
     state: np.ndarray
 
 
-def _read_json(path: str | os.PathLike):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such annotation file")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-
-
 def load_coco_keypoints(path: str | os.PathLike, min_keypoints: int = 1) -> list[PersonSample]:
     """Person keypoint annotations of a COCO-style JSON (``images``, ``annotations`` with ``keypoints`` as 17
     x, y, v triplets and ``bbox`` x, y, w, h). Crowds and people with fewer than ``min_keypoints`` labelled
     keypoints are skipped."""
-    data = _read_json(path)
+    data = read_json(path, "annotation file")
     if not isinstance(data, dict) or "annotations" not in data or "images" not in data:
         raise ValueError(f"{path}: expected a COCO keypoints file with 'images' and 'annotations'")
     files = {img["id"]: img["file_name"] for img in data["images"]}
@@ -73,7 +63,7 @@ def load_mpii_json(path: str | os.PathLike) -> list[PersonSample]:
     """MPII in the common JSON form (a list of ``image``, ``center``, ``scale`` = box height / 200 px,
     ``joints`` 16 x 2, ``joints_vis`` 16 labelled flags, optionally ``visible`` 16 flags from MPII's
     ``is_visible``; without it a labelled joint counts as visible)."""
-    data = _read_json(path)
+    data = read_json(path, "annotation file")
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a list of MPII person annotations")
     out = []

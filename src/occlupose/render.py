@@ -173,12 +173,14 @@ def draw_pose_3d(img: np.ndarray, pose: np.ndarray, centre: tuple[float, float],
 
 
 def _scene(tracks) -> tuple[np.ndarray, float] | None:
-    """(centre (3,), radius m) of everyone's roots over the clip, when every track has one."""
+    """(centre (3,), radius m) of everyone's roots over the clip, when every track has one: the median place, and
+    the ground distance from it within which 90 % of the person-frames lie (a far straggler may leave the panel
+    rather than shrink everyone else)."""
     if not tracks or any(t.root is None or not np.isfinite(t.root).all() for t in tracks):
         return None
     roots = np.concatenate([np.asarray(t.root, np.float64) for t in tracks])
-    centre = (roots.min(0) + roots.max(0)) / 2
-    return centre, float(np.linalg.norm((roots - centre)[:, [0, 2]], axis=-1).max()) + 1.0
+    centre = np.median(roots, 0)
+    return centre, float(np.percentile(np.linalg.norm((roots - centre)[:, [0, 2]], axis=-1), 90)) + 1.0
 
 
 def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress: bool = True) -> None:
