@@ -167,3 +167,39 @@ def test_flip_averaging_makes_the_lifter_mirror_symmetric():
         both = model.infer(x)
         torch.testing.assert_close(model.infer(x_m)[..., FLIP_PERMUTATION, :] * mirror, both, atol=1e-5, rtol=0)
         assert (both - plain).abs().max() > 1e-4
+
+
+def test_the_causal_encoding_uses_only_the_past():
+    rng = np.random.default_rng(5)
+    kp, conf = random_track(rng, t=60)
+    enc = InputEncoding(mode="soft", causal=True, causal_window=16)
+    a = encode(kp, conf, enc)
+    kp2, conf2 = kp.copy(), conf.copy()
+    kp2[:, 40:] += rng.normal(0, 60, kp2[:, 40:].shape)
+    conf2[:, 40:] = rng.uniform(0, 1, conf2[:, 40:].shape)
+    b = encode(kp2, conf2, enc)
+    np.testing.assert_array_equal(a.x[:, :40], b.x[:, :40])
+    assert a.scale.shape == (3, 60) and a.frame_scale().shape == (3, 60, 1, 1)
+    with pytest.raises(ValueError, match="causal"):
+        encode_torch(torch.from_numpy(kp), torch.from_numpy(conf), enc)
+
+
+def test_causal_centre_and_scale_by_hand():
+    """A still person whose pelvis vanishes at frame 3 keeps the centre of frame 2; with every joint at distance 1
+    or 3 from the pelvis the scale is their RMS, and a frame that doubles in size moves the window's median only
+    once it is most of the window."""
+    kp = np.zeros((6, 17, 2))
+    kp[:, 1:9, 0] = 1.0
+    kp[:, 9:, 1] = 3.0
+    kp[:, :, :] += [10.0, 20.0]
+    kp[4:, 1:] = (kp[4:, 1:] - [10.0, 20.0]) * 2 + [10.0, 20.0]
+    conf = np.ones((6, 17))
+    conf[3:, 0] = 0.0
+    kp[3:, 0] = [99.0, 99.0]  # a wrong guess for the hidden pelvis: not used
+    e = encode(kp, conf, InputEncoding(mode="soft", causal=True, causal_window=3))
+    np.testing.assert_allclose(e.centre, np.tile([10.0, 20.0], (6, 1)))
+    rms1 = np.sqrt((8 * 1 + 8 * 9) / 17)
+    rms_hidden = np.sqrt((8 * 1 + 8 * 9) / 16)  # frame 3: the pelvis (distance 0) is no longer reliable
+    np.testing.assert_allclose(e.scale[:3], rms1)
+    np.testing.assert_allclose(e.scale[3], np.median([rms1, rms1, rms_hidden]))
+    np.testing.assert_allclose(e.scale[5], np.median([rms_hidden, 2 * rms_hidden, 2 * rms_hidden]))

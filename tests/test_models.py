@@ -41,3 +41,31 @@ def test_discriminator_scores_sequences():
     d = Discriminator(32)
     assert d(torch.randn(5, 128, 17, 3)).shape == (5,)
     assert count_parameters(d) > 0
+
+
+@pytest.mark.parametrize("t", [1, 5, 37, 130])
+def test_a_causal_tcn_never_sees_the_future(t):
+    """Changing frames from k on changes no output before k; the offline TCN's outputs before k do change."""
+    torch.manual_seed(0)
+    causal = TCN(3, 3, TCNConfig(channels=16, causal=True)).eval()
+    offline = TCN(3, 3, TCNConfig(channels=16)).eval()
+    x = torch.randn(2, t, 17, 3)
+    k = max(1, t // 2)
+    y = x.clone()
+    y[:, k:] = torch.randn_like(y[:, k:])
+    with torch.no_grad():
+        assert causal(x).shape == (2, t, 17, 3)
+        assert torch.equal(causal(x)[:, :k], causal(y)[:, :k])
+        if t > 1:
+            assert not torch.allclose(causal(x)[:, k:], causal(y)[:, k:])
+        if t > 4:
+            assert not torch.allclose(offline(x)[:, :k], offline(y)[:, :k])
+
+
+def test_causal_receptive_field_lies_in_the_past():
+    torch.manual_seed(0)
+    net = TCN(3, 3, TCNConfig(channels=16, dropout=0.0, causal=True)).eval()
+    x = torch.randn(1, 256, 17, 3, requires_grad=True)
+    net(x)[0, 200].sum().backward()
+    reach = torch.nonzero(x.grad.abs().sum((0, 2, 3)) > 0).squeeze(1)
+    assert reach.max().item() == 200 and 60 <= 200 - reach.min().item() <= 160

@@ -456,3 +456,19 @@ def test_run_with_the_hourglass_backend(tmp_path, capsys):
     rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "c"), "--backend", "hourglass", "--weights",
                str(EXAMPLE), "--quiet"])
     assert rc == 2 and "hourglass" in capsys.readouterr().err
+
+
+def test_causal_run_uses_the_causal_lifter_and_refuses_an_offline_one(tmp_path, tiny_checkpoint, capsys):
+    from occlupose.cli import main
+    from occlupose.lifter import load_checkpoint
+
+    causal = load_checkpoint("causal").model.cfg
+    assert causal.tcn.causal and causal.encoding.causal
+    out = tmp_path / "live"
+    assert main(["run", str(EXAMPLE), "-o", str(out), "--end", "1", "--quiet", "--no-render", "--causal"]) == 0
+    assert "model occlupose-causal" in capsys.readouterr().out
+    npz = np.load(out / "poses3d.npz")
+    assert all(np.isfinite(npz[f"track{t}_root"]).all() for t in npz["track_ids"])
+    rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "x"), "--end", "1", "--quiet", "--causal",
+               "--model", str(tiny_checkpoint)])
+    assert rc == 2 and "needs a causal lifter" in capsys.readouterr().err

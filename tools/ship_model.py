@@ -33,11 +33,13 @@ def main() -> None:
                                       "configs/default.yaml -o RUN`")
     ap.add_argument("--hardware", default="a 2-core CPU", help="what it trained on, for the card")
     ap.add_argument("--chosen", help="a Markdown file: the card's 'How this design was chosen' section")
+    ap.add_argument("--name", default="default", choices=["default", "causal"],
+                    help="which packaged model to write: weights/NAME.pt and NAME.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     loaded = load_checkpoint(run / "final.pt")
-    out = WEIGHTS / "default.pt"
+    out = WEIGHTS / f"{args.name}.pt"
     save_checkpoint(out, loaded.model, loaded.config, loaded.meta["step"], half=True,
                     extra={"trained_at_commit": loaded.meta.get("git_commit", "unknown")})
     shipped = load_checkpoint(out)
@@ -75,9 +77,12 @@ def main() -> None:
         return f"| {name} | " + " | ".join(f"{r[k]:.1f}" for k in keys) + " |"
 
     chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
+    what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
+            "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
+            "and the ones before it")
     card = f"""# Model card: {shipped.name}
 
-The default lifter of `occlupose lift` ({parts}, {count_parameters(shipped.model):,} parameters,
+{what} ({parts}, {count_parameters(shipped.model):,} parameters,
 stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
 sigma = {enc.sigma:g}; recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
 
@@ -102,7 +107,7 @@ Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {min
 {row("clean 2D", c)}
 
 Occluded joints are {100 * d["masked_fraction"]:.1f} % of the test joints. Reproduce with
-`occlupose evaluate default --views {args.views}`. Absolute numbers are not comparable with published
+`occlupose evaluate {args.name} --views {args.views}`. Absolute numbers are not comparable with published
 Human3.6M results (different subjects, skeleton semantics and cameras).
 {chosen}
 ## Limitations
@@ -114,11 +119,11 @@ real one. Output is root-relative and metric by prior (typical body size), not m
 ```yaml
 {cfg_text}```
 """
-    (WEIGHTS / "default.md").write_text(card)
+    (WEIGHTS / f"{args.name}.md").write_text(card)
     print(card)
     print("detector 2D\n" + format_table(tables["detector"], per_clip=False))
     print("clean 2D\n" + format_table(tables["clean"], per_clip=False))
-    print(f"wrote {out} and {WEIGHTS / 'default.md'}", file=sys.stderr)
+    print(f"wrote {out} and {WEIGHTS / (args.name + '.md')}", file=sys.stderr)
     subprocess.run(["git", "status", "--short", str(WEIGHTS)], check=False)
 
 

@@ -182,10 +182,14 @@ def _run_single(args) -> int:
 
     folder = OutputFolder(args.output, RUN_FILES, args.overwrite)  # checked now, written at the end
     out = folder.path
+    from .trajectory import TrajectoryConfig
+
+    smoothing = args.smoothing or ("one_euro" if args.causal else "one_euro_fb")
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    threads=args.threads, smoothing=args.smoothing, detect_size=args.detect_size,
-                    focal=args.focal, fov=args.fov)
+                    threads=args.threads, smoothing=smoothing, detect_size=args.detect_size,
+                    focal=args.focal, fov=args.fov,
+                    trajectory=TrajectoryConfig(smoothing="one_euro" if args.causal else "one_euro_fb"))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
         OcclusionFilterConfig(**given)
@@ -193,7 +197,10 @@ def _run_single(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    loaded = load_checkpoint(args.model, args.device)
+    loaded = load_checkpoint(args.model or ("causal" if args.causal else None), args.device)
+    if args.causal and not (loaded.model.cfg.tcn.causal and loaded.model.cfg.encoding.causal):
+        raise ValueError(f"{args.model}: --causal needs a causal lifter (model.tcn.causal and "
+                         "model.encoding.causal in its config)")
     if given:
         cfg = replace(cfg, occlusion=replace(loaded.model.cfg.encoding.filter, **given))
     result = run_video(args.video, loaded.model, cfg, progress=not args.quiet)
@@ -273,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="MPJPE / P-MPJPE on the test subjects, overall and on occluded joints")
-    e.add_argument("checkpoint", help="checkpoint file, or 'default' for the shipped model")
+    e.add_argument("checkpoint", help="checkpoint file, or a packaged model: default, causal")
     e.add_argument("--views", type=int, help="virtual views per test clip (default: the model's config)")
     e.add_argument("--clean", action="store_true", help="only the clean-2D evaluation")
     e.add_argument("--data", help="mocap .npz")
@@ -313,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, help="several videos: how many to run at once (processes)")
     r.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
     r.add_argument("--no-render", action="store_true", help="do not draw render.mp4")
-    r.add_argument("--model", help="lifter checkpoint (default: the shipped model)")
+    r.add_argument("--model", help="lifter checkpoint, or a packaged model: default, causal (default: default)")
     r.add_argument("--backend", default="blazepose", choices=["blazepose", "hourglass"],
                    help="2D keypoint backend (hourglass: the paper's network, needs --weights)")
     r.add_argument("--weights", help="hourglass checkpoint (occlupose hourglass train)")
@@ -323,9 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the person detector every N frames; people are followed in between (10)")
     r.add_argument("--detect-size", type=int, default=960,
                    help="the detector sees the frame shrunk to this many pixels on its longer side (0: full size)")
-    r.add_argument("--smoothing", default="one_euro_fb", choices=["one_euro_fb", "one_euro", "none"],
-                   help="keypoint stabilisation before lifting: One Euro forwards and backwards (no lag), "
-                        "forwards only (causal), or none")
+    r.add_argument("--smoothing", choices=["one_euro_fb", "one_euro", "none"],
+                   help="keypoint stabilisation before lifting: One Euro forwards and backwards (no lag; the "
+                        "default), forwards only (causal; the default with --causal), or none")
+    r.add_argument("--causal", action="store_true",
+                   help="use only past frames (as live use must): the packaged causal lifter (or a causal "
+                        "--model), forwards-only smoothing of keypoints and positions")
     r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
     r.add_argument("--end", type=float, help="last second of the video to process")

@@ -20,6 +20,7 @@ zero with a zero third channel in every mode.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,13 +43,17 @@ class InputEncoding:
     sigma: float = 0.1
     #: frames with fewer reliable joints do not set the scale
     min_joints: int = 6
+    #: live use: each frame normalised from itself and the frames before it only (the pelvis held from the last
+    #: frame it was seen, the scale a median over the last ``causal_window`` frames)
+    causal: bool = False
+    causal_window: int = 128
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"InputEncoding.mode must be one of {MODES}, got {self.mode!r}")
         within(self, 0.0, 1.0, "threshold")
         positive(self, "sigma")
-        at_least(self, 1, "min_joints", integer=True)
+        at_least(self, 1, "min_joints", "causal_window", integer=True)
 
     @property
     def filter(self) -> OcclusionFilterConfig:
@@ -60,8 +65,54 @@ class InputEncoding:
 class Encoded:
     x: np.ndarray  # (..., T, 17, 3) float32 network input
     centre: np.ndarray  # (..., T, 2) input units
-    scale: np.ndarray  # (...,) input units per normalised unit
+    scale: np.ndarray  # (...,) input units per normalised unit; (..., T) for a causal encoding
     reliable: np.ndarray  # (..., T, 17) bool: C* >= b (and the position exists)
+
+    def frame_scale(self) -> np.ndarray:
+        """(..., T, 1, 1) the scale of each frame, to divide (..., T, 17, 2) positions by."""
+        s = self.scale
+        if s.ndim == self.centre.ndim - 2:  # one scale per sequence
+            s = np.broadcast_to(s[..., None], self.centre.shape[:-1])
+        return s[..., None, None]
+
+
+def _forward_fill(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(..., T, D) values held forward from the last valid frame; (values, whether any frame so far was valid)."""
+    t = np.broadcast_to(np.arange(valid.shape[-1]), valid.shape)
+    last = np.maximum.accumulate(np.where(valid, t, -1), axis=-1)
+    held = np.take_along_axis(values, np.maximum(last, 0)[..., None], axis=-2)
+    return held, last >= 0
+
+
+def normalize_2d_causal(keypoints: np.ndarray, reliable: np.ndarray, min_joints: int = 6, window: int = 128
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`occlusion.normalize_2d` from the past only: each frame's centre is the pelvis where reliable, else
+    held from the last frame it was (before that, the reliable joints' mean, held likewise); each frame's scale
+    the median RMS distance from the centre over the last ``window`` frames with >= ``min_joints`` reliable
+    joints (with any, if none has that many; held, else 1). Returns (normalised (..., T, 17, 2),
+    centre (..., T, 2), scale (..., T))."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    rel = np.asarray(reliable, dtype=bool)
+    n_rel = rel.sum(-1)
+    mean_rel = (kp * rel[..., None]).sum(-2) / np.maximum(n_rel, 1)[..., None]
+    pelvis, seen_p = _forward_fill(kp[..., 0, :], rel[..., 0])
+    mean, seen_m = _forward_fill(mean_rel, n_rel > 0)
+    centre = np.where(seen_p[..., None], pelvis, np.where(seen_m[..., None], mean, 0.0))
+    rms = np.sqrt((((kp - centre[..., None, :]) ** 2).sum(-1) * rel).sum(-1) / np.maximum(n_rel, 1))
+    pad = [(0, 0)] * (rms.ndim - 1) + [(window - 1, 0)]
+
+    def past_median(use: np.ndarray) -> np.ndarray:
+        v = np.pad(np.where(use, rms, np.nan), pad, constant_values=np.nan)
+        with warnings.catch_warnings():  # windows with nothing in them are NaN, handled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(np.lib.stride_tricks.sliding_window_view(v, window, axis=-1), axis=-1)
+
+    scale = past_median(n_rel >= min_joints)
+    scale = np.where(np.isfinite(scale), scale, past_median(n_rel > 0))
+    ok = np.isfinite(scale) & (scale > 1e-9)
+    held, seen = _forward_fill(np.where(ok, scale, 1.0)[..., None], ok)
+    scale = np.where(ok, scale, np.where(seen, held[..., 0], 1.0))
+    return (kp - centre[..., None, :]) / scale[..., None, None], centre, scale
 
 
 def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,7 +137,10 @@ def encode(keypoints: np.ndarray, confidence: np.ndarray, enc: InputEncoding = I
     or bool (a reliability mask reads as 1/0)."""
     kp, conf, exists = _clean(keypoints, confidence)
     reliable = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
-    norm, centre, scale = normalize_2d(kp, reliable, enc.min_joints)
+    if enc.causal:
+        norm, centre, scale = normalize_2d_causal(kp, reliable, enc.min_joints, enc.causal_window)
+    else:
+        norm, centre, scale = normalize_2d(kp, reliable, enc.min_joints)
     shown, third = _channels(enc, reliable, exists, conf, lambda m: m.astype(np.float64))
     x = np.concatenate([norm * shown[..., None], third[..., None]], -1)
     return Encoded(x.astype(np.float32), centre, scale, reliable)
@@ -146,6 +200,8 @@ def encode_torch(keypoints: torch.Tensor, confidence: torch.Tensor, enc: InputEn
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`encode` for tensors: (x, centre, scale, reliable); gradients flow to the keypoints (and, in
     ``soft`` mode, to the confidences)."""
+    if enc.causal:
+        raise ValueError("the causal input encoding has no torch version (the end-to-end model trains offline)")
     exists = torch.isfinite(keypoints).all(-1)
     kp = torch.where(exists[..., None], keypoints, torch.zeros_like(keypoints))
     conf = confidence.to(kp.dtype)

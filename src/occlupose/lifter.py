@@ -26,6 +26,8 @@ from .skeleton import FLIP_PERMUTATION
 CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
 DEFAULT_WEIGHTS = "default.pt"
+#: the models that ship in the package, by the name ``--model`` accepts
+PACKAGED = ("default", "causal")
 
 
 class PoseLifter(nn.Module):
@@ -106,12 +108,14 @@ def save_checkpoint(path: str | os.PathLike, model: PoseLifter, cfg: TrainConfig
 
 
 def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") -> LoadedModel:
-    """Load a lifter checkpoint (None: the model shipped with the package). Clear errors for bad files."""
-    if path is None:
-        ref = resources.files("occlupose") / "weights" / DEFAULT_WEIGHTS
+    """Load a lifter checkpoint: a file, a packaged model's name (:data:`PACKAGED`: ``"causal"`` for live use),
+    or None for the default model. Clear errors for bad files."""
+    if path is None or (str(path) in PACKAGED and not Path(path).exists()):
+        name = DEFAULT_WEIGHTS if path is None else f"{path}.pt"
+        ref = resources.files("occlupose") / "weights" / name
         with resources.as_file(ref) as p:
             if not p.is_file():
-                raise FileNotFoundError(f"the default model {p} is missing from this installation")
+                raise FileNotFoundError(f"the packaged model {p} is missing from this installation")
             return load_checkpoint(p, device)
     path = Path(path)
     ckpt = read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "lifter", device)

@@ -61,6 +61,20 @@ def contract(loaded: LoadedModel) -> dict:
                       "(its position is set to 0)",
              "soft": "the joint's confidence C* in [0, 1] (every position is kept)",
              "unaware": "1 for every joint that has a position"}[enc.mode]
+    centre = (f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}; linearly interpolated "
+              "between such frames and held before the first and after the last; if no frame has it, the mean of "
+              f"the joints with confidence >= {enc.threshold}, likewise")
+    scale = (f"one number per sequence: the median, over the frames with >= {enc.min_joints} joints of confidence "
+             f">= {enc.threshold} (if none has that many, over the frames with any), of the root-mean-square "
+             "distance of those joints from the frame's centre")
+    if enc.causal:  # live use: nothing from later frames
+        centre = (f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}, else held from the last "
+                  f"frame where it was; before any such frame, the mean of the joints with confidence >= "
+                  f"{enc.threshold}, held likewise; before any, 0")
+        scale = (f"per frame: the median, over the last {enc.causal_window} frames (this one included) with >= "
+                 f"{enc.min_joints} joints of confidence >= {enc.threshold} (if none has that many, with any), of "
+                 "the root-mean-square distance of those joints from their frame's centre; if none, the last "
+                 "frame's scale, else 1")
     return {
         "format": CONTRACT_FORMAT,
         "version": CONTRACT_VERSION,
@@ -72,12 +86,8 @@ def contract(loaded: LoadedModel) -> dict:
             "name": "x", "shape": ["batch", "frames", len(JOINT_NAMES), 3], "dtype": "float32",
             "keypoints": "image coordinates of one person (pixels or any unit; x right, y down), one row per "
                          "frame at `fps` frames per second; resample other rates first",
-            "centre": f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}; linearly "
-                      "interpolated between such frames and held before the first and after the last; if no "
-                      f"frame has it, the mean of the joints with confidence >= {enc.threshold}, likewise",
-            "scale": f"one number per sequence: the median, over the frames with >= {enc.min_joints} joints of "
-                     f"confidence >= {enc.threshold} (if none has that many, over the frames with any), of the "
-                     "root-mean-square distance of those joints from the frame's centre",
+            "centre": centre,
+            "scale": scale,
             "channels": ["(x - centre_x) / scale", "(y - centre_y) / scale", third],
             "missing": "a joint with no position (NaN): 0, 0, 0",
         },
@@ -87,7 +97,8 @@ def contract(loaded: LoadedModel) -> dict:
                        "z away from the camera)",
         },
         "encoding": {"mode": enc.mode, "threshold": enc.threshold, "sigma": enc.sigma,
-                     "min_joints": enc.min_joints},
+                     "min_joints": enc.min_joints, "causal": enc.causal, "causal_window": enc.causal_window},
+        "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }

@@ -32,6 +32,9 @@ class TCNConfig:
     channels: int = 128
     dropout: float = 0.1
     kernel: int = 5
+    #: only past and present frames shape each output (live use): left-only padding, and upsampling by
+    #: repetition then a causal convolution instead of the transposed convolutions
+    causal: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "channels", integer=True)
@@ -41,8 +44,29 @@ class TCNConfig:
             raise ValueError(f"TCNConfig.kernel must be an odd integer >= 3, got {self.kernel!r}")
 
 
-def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1) -> nn.Conv1d:
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, causal: bool = False) -> nn.Module:
+    if causal:
+        return _CausalConv(c_in, c_out, k, stride, dilation)
     return nn.Conv1d(c_in, c_out, k, stride=stride, padding=dilation * (k - 1) // 2, dilation=dilation, bias=False)
+
+
+class _CausalConv(nn.Conv1d):
+    """A convolution whose output at step i sees inputs up to i * stride only: the past is padded by repeating
+    the first frame, nothing comes from the future."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1):
+        super().__init__(c_in, c_out, k, stride=stride, dilation=dilation, bias=False)
+        self.left = dilation * (k - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, (self.left, 0), mode="replicate"))
+
+
+class _CausalUp(nn.Sequential):
+    """Twice the rate, causally: each coarse step repeated, then a causal convolution."""
+
+    def __init__(self, c: int, k: int):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), _CausalConv(c, c, k))
 
 
 class _Unit(nn.Sequential):
@@ -57,25 +81,31 @@ class TCN(nn.Module):
 
     def __init__(self, in_dims: int = 3, out_dims: int = 3, cfg: TCNConfig = TCNConfig()):
         super().__init__()
-        c, k, p = cfg.channels, cfg.kernel, cfg.dropout
-        self.out_dims = out_dims
-        self.stem = _Unit(_conv(NUM_JOINTS * in_dims, c, k), c, p)
-        self.down1 = _Unit(_conv(c, c, k, stride=2), c, p)
-        self.res1 = _Unit(_conv(c, c, k, dilation=2), c, p)
-        self.down2 = _Unit(_conv(c, c, k, stride=2), c, p)
-        self.res2 = _Unit(_conv(c, c, k, dilation=4), c, p)
-        self.up1 = _Unit(nn.ConvTranspose1d(c, c, k, stride=2, padding=k // 2, output_padding=1, bias=False), c, p)
-        self.res3 = _Unit(_conv(c, c, k, dilation=2), c, p)
-        self.up2 = _Unit(nn.ConvTranspose1d(c, c, k, stride=2, padding=k // 2, output_padding=1, bias=False), c, p)
-        self.res4 = _Unit(_conv(c, c, k), c, p)
+        c, k, p, z = cfg.channels, cfg.kernel, cfg.dropout, cfg.causal
+        self.out_dims, self.causal = out_dims, z
+
+        def up() -> nn.Module:
+            if z:
+                return _CausalUp(c, k)
+            return nn.ConvTranspose1d(c, c, k, stride=2, padding=k // 2, output_padding=1, bias=False)
+
+        self.stem = _Unit(_conv(NUM_JOINTS * in_dims, c, k, causal=z), c, p)
+        self.down1 = _Unit(_conv(c, c, k, stride=2, causal=z), c, p)
+        self.res1 = _Unit(_conv(c, c, k, dilation=2, causal=z), c, p)
+        self.down2 = _Unit(_conv(c, c, k, stride=2, causal=z), c, p)
+        self.res2 = _Unit(_conv(c, c, k, dilation=4, causal=z), c, p)
+        self.up1 = _Unit(up(), c, p)
+        self.res3 = _Unit(_conv(c, c, k, dilation=2, causal=z), c, p)
+        self.up2 = _Unit(up(), c, p)
+        self.res4 = _Unit(_conv(c, c, k, causal=z), c, p)
         self.head = nn.Conv1d(c, NUM_JOINTS * out_dims, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         pad = (-t) % 4
         h = x.reshape(b, t, -1).transpose(1, 2)
-        if pad:
-            h = F.pad(h, (pad // 2, pad - pad // 2), mode="replicate")
+        if pad:  # causal: all the padding after the last frame, which no real frame's output sees
+            h = F.pad(h, (0, pad) if self.causal else (pad // 2, pad - pad // 2), mode="replicate")
         s0 = self.stem(h)
         s1 = self.down1(s0)
         s1 = s1 + self.res1(s1)
@@ -87,7 +117,8 @@ class TCN(nn.Module):
         u2 = u2 + self.res4(u2)
         out = self.head(u2)
         if pad:
-            out = out[..., pad // 2 : pad // 2 + t]
+            start = 0 if self.causal else pad // 2
+            out = out[..., start : start + t]
         return out.transpose(1, 2).reshape(b, t, NUM_JOINTS, self.out_dims)
 
 

@@ -93,7 +93,7 @@ def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg:
     clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
     b = aug(rng, data.poses[idx])
     e = encode(b.det_2d, b.conf, cfg.model.encoding)
-    gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.scale[:, None, None, None]
+    gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.frame_scale()
     # Eq. 3 supervises the 2D TCN on the reliable joints (paper); a soft model's 2D TCN corrects every guess
     l2d_mask = e.reliable if cfg.model.encoding.mode == "paper" else np.ones_like(e.reliable)
     return {
