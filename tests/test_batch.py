@@ -64,6 +64,8 @@ def test_batch_runs_each_video_and_resumes(tmp_path, capsys):
     assert (out / "walk" / "poses3d.npz").stat().st_mtime_ns == before
     (src / "broken.mp4").unlink()
     assert main(args) == 0
+    rows = _summary(out)  # a third run still knows the empty clip is empty (its last row said "skipped")
+    assert [rows[n]["status"] for n in ("walk.mp4", "empty.avi")] == ["skipped", "skipped"]
 
 
 def test_jobs_need_several_videos(tmp_path, capsys):

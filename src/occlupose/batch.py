@@ -17,12 +17,14 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 SUMMARY = "batch_summary.csv"
+#: the message of a skipped video; one found empty before says so, so that later reruns skip it too
+EARLIER, EARLIER_NOBODY = "finished earlier", "finished earlier: nobody in it"
 
 
 @dataclass
@@ -100,11 +102,15 @@ def write_summary(out: Path, outcomes: list[Outcome]) -> None:
     os.replace(tmp, out / SUMMARY)
 
 
+def _nobody(before: Outcome) -> bool:
+    """The summary says nobody was found in this video (in the run that ran it, or a rerun that skipped it)."""
+    return before.status == "no person" or (before.status == "skipped" and before.message == EARLIER_NOBODY)
+
+
 def finished(video: Path, folder: Path, before: Outcome | None) -> bool:
     if (folder / "poses3d.npz").is_file():
         return True
-    size, mtime = _stamp(video)
-    return before is not None and before.status == "no person" and (before.size, before.mtime_ns) == (size, mtime)
+    return before is not None and _nobody(before) and (before.size, before.mtime_ns) == _stamp(video)
 
 
 def run_one(video: str, folder: str, argv: list[str]) -> Outcome:
@@ -149,13 +155,14 @@ def run_batch(patterns: list[str], out: str | os.PathLike, argv: list[str], jobs
     outcomes: dict[int, Outcome] = {}
     todo = []
     for i, (v, n) in enumerate(zip(videos, names)):
-        if not overwrite and finished(v, out / n, before.get(str(v))):
-            old = before.get(str(v))
-            outcomes[i] = Outcome(str(v), str(out / n), "skipped", *(
-                (old.people, old.frames, old.seconds, old.size, old.mtime_ns, "finished earlier") if old
-                else (0, 0, 0.0, *_stamp(v), "finished earlier")))
-        else:
+        old = before.get(str(v))
+        if overwrite or not finished(v, out / n, old):
             todo.append(i)
+        elif old is None:  # results present, but no summary row for them
+            outcomes[i] = Outcome(str(v), str(out / n), "skipped", 0, 0, 0.0, *_stamp(v), EARLIER)
+        else:
+            outcomes[i] = replace(old, output=str(out / n), status="skipped",
+                                  message=EARLIER_NOBODY if _nobody(old) else EARLIER)
     run_argv = [*argv, *(["--overwrite"] if overwrite else [])]
     print(f"{len(videos)} videos, {len(videos) - len(todo)} finished earlier, {len(todo)} to run, {jobs} at once")
 
@@ -178,7 +185,7 @@ def run_batch(patterns: list[str], out: str | os.PathLike, argv: list[str], jobs
                 try:
                     o = fut.result()
                 except Exception as exc:  # the worker process itself died
-                    o = Outcome(str(videos[i]), str(out / names[i]), "failed", *(0, 0, 0.0), *_stamp(videos[i]),
+                    o = Outcome(str(videos[i]), str(out / names[i]), "failed", 0, 0, 0.0, *_stamp(videos[i]),
                                 f"worker crashed: {type(exc).__name__}: {exc}")
                 record(i, o)
     rows = [outcomes[i] for i in sorted(outcomes)]
