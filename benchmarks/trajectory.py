@@ -16,13 +16,12 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from ablation import VAL_SUBJECTS  # the validation subjects of benchmarks/ablation.py
 
 from occlupose.data import load_mocap
 from occlupose.evaluate import EVAL_AUGMENT, EVAL_SEED, test_inputs
 from occlupose.lifter import load_checkpoint, prepare_input
 from occlupose.trajectory import Intrinsics, TrajectoryConfig, trajectory
-
-VAL_SUBJECTS = ("S08", "S13")
 
 
 def main() -> None:

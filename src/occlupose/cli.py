@@ -184,12 +184,11 @@ def _run_single(args) -> int:
     out = folder.path
     from .trajectory import TrajectoryConfig
 
-    smoothing = args.smoothing or ("one_euro" if args.causal else "one_euro_fb")
+    over_time = "one_euro" if args.causal else "one_euro_fb"  # live use may not look ahead
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    threads=args.threads, smoothing=smoothing, detect_size=args.detect_size,
-                    focal=args.focal, fov=args.fov,
-                    trajectory=TrajectoryConfig(smoothing="one_euro" if args.causal else "one_euro_fb"))
+                    threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
+                    focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
         OcclusionFilterConfig(**given)
@@ -298,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "MMPose or MediaPipe JSON) to 3D")
     li.add_argument("inputs", nargs="+",
                     help="input file(s): the project's .npz 2D layout, or JSON from COCO-style tools (MMPose, "
-                         "Detectron2, Ultralytics), MMPose predictions or MediaPipe landmarks (docs/lift-inputs.md)")
+                         "Detectron2, Ultralytics), MMPose predictions or MediaPipe landmarks (README, \"From other "
+                         "tools' JSON\")")
     li.add_argument("-o", "--output", required=True, help="output .npz, or a folder for several inputs")
     li.add_argument("--model", help="checkpoint (default: the shipped model)")
     li.add_argument("--threshold", type=float,

@@ -108,7 +108,8 @@ def normalize_2d_causal(keypoints: np.ndarray, reliable: np.ndarray, min_joints:
             return np.nanmedian(np.lib.stride_tricks.sliding_window_view(v, window, axis=-1), axis=-1)
 
     scale = past_median(n_rel >= min_joints)
-    scale = np.where(np.isfinite(scale), scale, past_median(n_rel > 0))
+    if not np.isfinite(scale).all():  # windows without a well-seen frame: any frame with a reliable joint
+        scale = np.where(np.isfinite(scale), scale, past_median(n_rel > 0))
     ok = np.isfinite(scale) & (scale > 1e-9)
     held, seen = _forward_fill(np.where(ok, scale, 1.0)[..., None], ok)
     scale = np.where(ok, scale, np.where(seen, held[..., 0], 1.0))

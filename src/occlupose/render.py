@@ -204,6 +204,7 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
         bar = tqdm(total=last - first, unit="frame", desc="render", dynamic_ncols=True)
     fps = result.fps
     scene = _scene(result.tracks)
+    scene_px_per_m = panel * 0.45 / scene[1] if scene is not None else None
     with VideoWriter(out_path, fps, w + panel, h) as writer:
         for idx, stamp, frame in read_frames(video_path, first, last):
             canvas = np.zeros((h, w + panel, 3), np.uint8)
@@ -222,8 +223,8 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
                     centre = (w + panel * (slot + 0.5) / n, h * 0.45)
                     draw_pose_3d(canvas, t.poses_3d[r], centre, px_per_m, angle, colour)
                 else:
-                    draw_pose_3d(canvas, t.poses_3d[r], (w + panel / 2, h * 0.5), panel * 0.45 / scene[1], angle,
-                                 colour, offset=t.root[r] - scene[0], tilt=0.35)
+                    draw_pose_3d(canvas, t.poses_3d[r], (w + panel / 2, h * 0.5), scene_px_per_m, angle, colour,
+                                 offset=t.root[r] - scene[0], tilt=0.35)
             cv2.putText(canvas, f"frame {idx}  people {len(present)}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                         (255, 255, 255), 1, cv2.LINE_AA)
             cv2.putText(canvas, "3D (turning view)" if scene is None else "3D scene, people where they are",

@@ -20,7 +20,7 @@ import numpy as np
 from .occlusion import _fill_missing
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
-from .validate import positive, within
+from .validate import at_least, positive, within
 
 #: the field of view assumed across the image's longer side when the camera is unknown: a phone's main
 #: camera or a webcam filming 16:9 video is 60-70 degrees; wide-angle action cameras are far more
@@ -76,10 +76,10 @@ class TrajectoryConfig:
 
     def __post_init__(self) -> None:
         within(self, 0.0, 1.0, "min_confidence")
+        at_least(self, 2, "min_joints", integer=True)
+        at_least(self, 1, "iterations", integer=True)
         if self.smoothing not in SMOOTHING_MODES:
             raise ValueError(f"unknown smoothing {self.smoothing!r}; expected one of {SMOOTHING_MODES}")
-        if not (isinstance(self.min_joints, int) and self.min_joints >= 2):
-            raise ValueError(f"TrajectoryConfig.min_joints must be an integer >= 2, got {self.min_joints!r}")
 
 
 def solve_root(poses: np.ndarray, keypoints: np.ndarray, weights: np.ndarray, camera: Intrinsics,
@@ -99,7 +99,7 @@ def solve_root(poses: np.ndarray, keypoints: np.ndarray, weights: np.ndarray, ca
     used = (w > 0).sum(-1) >= min_joints
     root = np.full((len(p), 3), np.nan)
     depth_w = w
-    for _ in range(max(1, iterations)):
+    for _ in range(iterations):
         m = rows * depth_w[..., None, None]
         lhs = np.einsum("tjki,tjkl->til", m, rows)
         # a frame with too few joints is singular: a tiny ridge, relative to the system's size, keeps it solvable
