@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .cli_hourglass import add_parser as add_hourglass_parser
+from .cli_live import add_parser as add_live_parser
 from .safeio import OutputFolder, atomic_file, check_new_file, output_path
 
 #: what ``occlupose run`` writes in its output folder (an earlier run's are replaced only with --overwrite)
@@ -52,6 +53,8 @@ def cmd_evaluate(args) -> int:
     else:
         mocap = load_mocap(args.data if args.data is not None else loaded.config.data)
     views = args.views or loaded.config.eval_views
+    if args.no_flip:
+        loaded.model.cfg = replace(loaded.model.cfg, flip_test=False)
     results = {}
     for mode in (["clean"] if args.clean else ["detector", "clean"]):
         rows = evaluate_model(loaded.model, mocap, views=views, clean=mode == "clean",
@@ -282,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="checkpoint file, or a packaged model: default, causal")
     e.add_argument("--views", type=int, help="virtual views per test clip (default: the model's config)")
     e.add_argument("--clean", action="store_true", help="only the clean-2D evaluation")
+    e.add_argument("--no-flip", action="store_true",
+                   help="without test-time flip averaging, whatever the model's config says (as `live` lifts)")
     e.add_argument("--data", help="mocap .npz")
     e.add_argument("--h36m", help="folder or data_3d_h36m.npz in the VideoPose3D layout (tests on S9, S11)")
     e.add_argument("--allow-pickle", action="store_true",
@@ -358,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--overwrite", action="store_true", help="replace existing files")
     x.set_defaults(func=cmd_export_lifter)
 
+    add_live_parser(sub)
     add_hourglass_parser(sub)
 
     c = sub.add_parser("cylinder-demo", help="draw a mocap pose's Cylinder Man from several virtual views")

@@ -211,66 +211,50 @@ def shrunk(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
-def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
-                backend: PoseBackend | None = None, progress: bool = True):
-    """Front end only: returns (info, tracks, frame range, seconds, times, problems). Each detection carries
-    the optical flow from its frame to the next at its keypoints; tracks are stitched (:func:`tracking.stitch`)."""
-    cv2 = cv2_module()
-    cv2.setNumThreads(cfg.threads)
-    info = probe(path)
-    detector = detector or make_detector(cfg.detector, cfg.threads)
-    backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device, cfg.refine_landmarks,
-                                      cfg.rotate_crops)
-    tracker = Tracker(cfg.tracker)
-    seconds = dict.fromkeys(STAGES, 0.0)
-    follow: dict[int, np.ndarray] = {}  # track id -> region (4,) to crop in the next frame
-    prev_gray: np.ndarray | None = None
-    previous: dict[int, Detection] = {}  # track id -> its detection in the previous frame
-    duration = info.frame_count / info.fps if info.frame_count else 0.0
-    total = int(round(((cfg.end if cfg.end is not None else duration) - cfg.start) * info.fps))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+class FrameTracker:
+    """The front end one frame at a time, shared by the offline run and live use: person detection every
+    ``detect_every`` frames, landmarks in each followed person's crop, optical flow (Eq. 2's evidence) from the
+    previous frame at its keypoints, tracking. ``seconds`` sums the time per stage."""
 
-        bar = tqdm(total=max(total, 0) or None, unit="frame", desc="video", dynamic_ncols=True)
-    n_read, first, end_index, origin = 0, None, 0, None
-    times: list[float] = []
-    problems: list[str] = []
-    frames = read_frames(path, problems=problems)
-    while True:
-        t0 = time.perf_counter()
-        item = next(frames, None)
+    def __init__(self, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
+                 backend: PoseBackend | None = None):
+        self.cv2 = cv2_module()
+        self.cv2.setNumThreads(cfg.threads)
+        self.cfg = cfg
+        self.detector = detector or make_detector(cfg.detector, cfg.threads)
+        self.backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device,
+                                               cfg.refine_landmarks, cfg.rotate_crops)
+        self.tracker = Tracker(cfg.tracker)
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.follow: dict[int, np.ndarray] = {}  # track id -> region (4,) to crop in the next frame
+        self.prev_gray: np.ndarray | None = None
+        #: track id -> its detection in the last frame stepped
+        self.previous: dict[int, Detection] = {}
+        self.first: int | None = None
+
+    def step(self, idx: int, frame: np.ndarray) -> dict[int, Detection]:
+        """One RGB frame (H, W, 3) with index ``idx`` (increasing) -> the people in it, by track id. The
+        detections of the frame before get their ``flow`` (from there to this frame) set here."""
+        cfg, cv2, seconds = self.cfg, self.cv2, self.seconds
+        self.first = idx if self.first is None else self.first
         t1 = time.perf_counter()
-        seconds["decode"] += t1 - t0
-        if item is None:
-            break
-        idx, stamp, frame = item
-        origin = stamp if origin is None else origin
-        if stamp - origin < cfg.start - 1e-6:  # --start and --end select by the frames' own times
-            continue
-        if cfg.end is not None and stamp - origin >= cfg.end - 1e-6:
-            break
-        first = idx if first is None else first
-        n_read += 1
-        end_index = idx + 1
-        times.append(stamp - origin)
         gray, fs = shrunk(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cfg.flow_size)
         flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels
-        if prev_gray is not None and previous:
-            dets = list(previous.values())
-            f, ok = keypoint_flow(prev_gray, gray, fs * np.concatenate([d.keypoints for d in dets]), flow_cfg)
+        if self.prev_gray is not None and self.previous:
+            dets = list(self.previous.values())
+            f, ok = keypoint_flow(self.prev_gray, gray, fs * np.concatenate([d.keypoints for d in dets]), flow_cfg)
             f = f / fs
             for k, d in enumerate(dets):
                 d.flow, d.flow_ok = f[17 * k:17 * (k + 1)], ok[17 * k:17 * (k + 1)]
         t2 = time.perf_counter()
         seconds["flow"] += t2 - t1
-        rois = [follow[tid] for tid in follow]
-        full = cfg.max_people > 0 and len(follow) >= cfg.max_people  # nobody more to look for
-        if (idx - first) % cfg.detect_every == 0 and not full:
+        rois = [self.follow[tid] for tid in self.follow]
+        full = cfg.max_people > 0 and len(self.follow) >= cfg.max_people  # nobody more to look for
+        if (idx - self.first) % cfg.detect_every == 0 and not full:
             small, scale = shrunk(frame, cfg.detect_size)
-            boxes = detector(small)[0] / scale
-            if len(boxes) and follow:
-                followed = np.array([previous[tid].box for tid in follow])
+            boxes = self.detector(small)[0] / scale
+            if len(boxes) and self.follow:
+                followed = np.array([self.previous[tid].box for tid in self.follow])
                 boxes = boxes[~(box_iou(boxes, followed) > cfg.covered_iou).any(1)]
             rois += list(rois_from_boxes(boxes))
         t3 = time.perf_counter()
@@ -278,8 +262,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         detections: list[Detection] = []
         next_rois: list[np.ndarray] = []
         if rois:
-            res = backend.estimate(frame, np.array(rois))
-            kp, conf = to_h36m(res.keypoints, res.confidence, backend.layout)
+            res = self.backend.estimate(frame, np.array(rois))
+            kp, conf = to_h36m(res.keypoints, res.confidence, self.backend.layout)
             boxes = keypoint_boxes(kp)
             # followed people come first in rois, so they win against a new crop of the same person
             keep: list[int] = []
@@ -296,14 +280,52 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
             next_rois = list(as_rois(res.next_rois)[keep]) if keep else []
         t4 = time.perf_counter()
         seconds["pose2d"] += t4 - t3
-        ids = tracker.update(idx, detections)
-        follow = dict(zip(ids, next_rois))
-        previous = dict(zip(ids, detections))
-        prev_gray = gray
+        ids = self.tracker.update(idx, detections)
+        self.follow = dict(zip(ids, next_rois))
+        self.previous = dict(zip(ids, detections))
+        self.prev_gray = gray
         seconds["track"] += time.perf_counter() - t4
+        return dict(self.previous)
+
+
+def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
+                backend: PoseBackend | None = None, progress: bool = True):
+    """Front end only: returns (info, tracks, frame range, seconds, times, problems). Each detection carries
+    the optical flow from its frame to the next at its keypoints; tracks are stitched (:func:`tracking.stitch`)."""
+    info = probe(path)
+    front = FrameTracker(cfg, detector, backend)
+    seconds = front.seconds
+    duration = info.frame_count / info.fps if info.frame_count else 0.0
+    total = int(round(((cfg.end if cfg.end is not None else duration) - cfg.start) * info.fps))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=max(total, 0) or None, unit="frame", desc="video", dynamic_ncols=True)
+    n_read, first, end_index, origin = 0, None, 0, None
+    times: list[float] = []
+    problems: list[str] = []
+    frames = read_frames(path, problems=problems)
+    while True:
+        t0 = time.perf_counter()
+        item = next(frames, None)
+        seconds["decode"] += time.perf_counter() - t0
+        if item is None:
+            break
+        idx, stamp, frame = item
+        origin = stamp if origin is None else origin
+        if stamp - origin < cfg.start - 1e-6:  # --start and --end select by the frames' own times
+            continue
+        if cfg.end is not None and stamp - origin >= cfg.end - 1e-6:
+            break
+        first = idx if first is None else first
+        n_read += 1
+        end_index = idx + 1
+        times.append(stamp - origin)
+        people = front.step(idx, frame)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(people=len(detections))
+            bar.set_postfix(people=len(people))
     if bar is not None:
         bar.close()
     if n_read == 0:
@@ -314,7 +336,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
                         "be truncated, results cover the frames that could be read")
     t5 = time.perf_counter()
     stamps = np.asarray(times)
-    tracks = stitch(tracker.tracks, measured_fps(stamps, info.fps), cfg.stitch)
+    tracks = stitch(front.tracker.tracks, measured_fps(stamps, info.fps), cfg.stitch)
     seconds["track"] += time.perf_counter() - t5
     return info, tracks, (first, end_index), seconds, stamps, problems
 

@@ -112,7 +112,7 @@ def lift_strip_png(keypoints_2d: np.ndarray, reliable: np.ndarray, poses_3d: np.
 
 # --- the video of a run: 2D overlay beside a rotating 3D view -----------------------------------------
 
-_TRACK_COLOURS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
+TRACK_COLOURS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
                            (213, 94, 0), (0, 114, 178), (255, 255, 255)], np.uint8)  # RGB, colour-blind safe
 _SIDE = np.zeros(len(BONES), int)  # 0 centre, 1 left, 2 right (by the bone's child joint)
 _SIDE[np.isin(BONES[:, 1], [4, 5, 6, 11, 12, 13])] = 1
@@ -217,7 +217,7 @@ def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress
             order = sorted(present, key=lambda kr: result.tracks[kr[0]].keypoints_2d[kr[1], 0, 0])
             for slot, (k, r) in enumerate(order):
                 t = result.tracks[k]
-                colour = _TRACK_COLOURS[t.track_id % len(_TRACK_COLOURS)]
+                colour = TRACK_COLOURS[t.track_id % len(TRACK_COLOURS)]
                 draw_pose_2d(canvas[:, :w], t.keypoints_2d[r], t.reliable[r], colour, f"#{t.track_id}")
                 if scene is None:
                     centre = (w + panel * (slot + 0.5) / n, h * 0.45)

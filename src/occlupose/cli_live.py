@@ -1,0 +1,142 @@
+"""``occlupose live``: a camera or a video file at its own rate, drawn as it is processed, results on stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+LIVE_FILES = r"poses3d\.(npz|json|csv)|live\.(json|mp4)|track\d+\.bvh"
+WINDOW = "occlupose live"
+
+
+class _NobodyFound(Exception):
+    """Raised inside the output folder's staging so that nothing is written."""
+
+
+def screen_available() -> bool:
+    """Whether a window can be opened (a desktop session on Linux; always elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _show_in_window():
+    import cv2
+
+    def show(picture) -> bool:
+        cv2.imshow(WINDOW, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        closed = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+        return not (closed or key in (ord("q"), 27))
+
+    return show
+
+
+def cmd_live(args) -> int:
+    from .lifter import load_checkpoint
+    from .live import CameraSource, FileSource, LiveConfig, run_live
+    from .outputs import write_tracks
+    from .pipeline import RunConfig
+    from .safeio import OutputFolder
+    from .trajectory import TrajectoryConfig, intrinsics_for
+
+    display = screen_available() if args.display is None else args.display
+    if display and not screen_available():
+        raise ValueError("--display: there is no screen to show on (no DISPLAY); use --no-display, and --record "
+                         "to keep the picture as live.mp4")
+    folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
+    cfg = LiveConfig(window=args.window, seconds=args.seconds, every_frame=args.every_frame)
+    run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
+                    threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
+                    trajectory=TrajectoryConfig(smoothing="one_euro"))
+    import torch
+
+    torch.set_num_threads(1)  # the lifter shares the CPU with the landmark model, which takes --threads
+    loaded = load_checkpoint(args.model, args.device)
+    model = loaded.model
+    if not (model.cfg.tcn.causal and model.cfg.encoding.causal):
+        raise ValueError(f"{args.model}: live use needs a causal lifter (model.tcn.causal and model.encoding.causal "
+                         "in its config), such as the packaged 'causal'")
+    model.cfg = replace(model.cfg, flip_test=args.flip)
+    if args.source.isdigit():
+        if args.every_frame:
+            raise ValueError("--every-frame is for a video file; a camera gives frames at its own rate")
+        source = CameraSource(int(args.source))
+    else:
+        source = FileSource(args.source, every_frame=args.every_frame)
+    camera, camera_note = intrinsics_for(source.width, source.height, args.focal, args.fov)
+    show = _show_in_window() if display else None
+    if not args.quiet:
+        how = "every frame, as fast as it can" if args.every_frame else "frames as they come, stale ones dropped"
+        stop = "q or Esc in the window, or Ctrl-C" if display else "Ctrl-C"
+        print(f"occlupose live: {args.source} ({source.width}x{source.height}), {how}; stop with {stop}",
+              file=sys.stderr)
+    try:
+        with folder as staging:
+            writer = None
+            if args.record:
+                from .video import VideoWriter
+
+                writer = VideoWriter(staging / "live.mp4", source.fps, source.width + source.height, source.height)
+            try:
+                result = run_live(source, model, run, camera, cfg, show=show,
+                                  record=writer.write if writer else None)
+            finally:
+                if writer is not None:
+                    writer.close()
+                if display:
+                    import cv2
+
+                    cv2.destroyAllWindows()
+            if not result.tracks:
+                raise _NobodyFound
+            cam = {"focal_px": round(camera.focal, 2), "cx": camera.cx, "cy": camera.cy, "note": camera_note}
+            names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam)]
+            summary = result.summary() | {"source": args.source, "model": loaded.name, "flip_test": args.flip,
+                                          "window_seconds": cfg.window, "problems": result.problems}
+            (staging / "live.json").write_text(json.dumps(summary, indent=1))
+            names += ["live.json"] + (["live.mp4"] if writer else [])
+    except _NobodyFound:
+        print(f"occlupose: no person followed long enough in {result.processed} frames of {args.source}; "
+              "nothing written", file=sys.stderr)
+        return 3
+    s = result.summary()
+    for problem in result.problems:
+        print(f"occlupose: warning: {problem}", file=sys.stderr)
+    print(f"{args.source}: {s['frames_processed']} frames processed ({s['frames_dropped']} dropped while busy) in "
+          f"{s['wall_seconds']:.1f} s: {s['frames_per_second']:.1f} frames/s; latency (frame available -> drawn) "
+          f"median {s['latency_ms']['median']:.0f} ms, 95th percentile {s['latency_ms']['p95']:.0f} ms, no frames "
+          f"of look-ahead; {len(result.tracks)} people, model {loaded.name}")
+    print(f"wrote {len(names)} files to {folder.path}: " + ", ".join(names))
+    return 0
+
+
+def add_parser(sub) -> None:
+    lv = sub.add_parser("live", help="a camera (index) or a video file at its own rate: 2D and 3D drawn as they "
+                                     "come, the usual result files when stopped")
+    lv.add_argument("source", help="camera index (0, 1, ...) or a video file")
+    lv.add_argument("-o", "--output", required=True, help="output folder, written when it stops")
+    lv.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
+    lv.add_argument("--model", default="causal", help="a causal lifter checkpoint (default: the packaged causal)")
+    shown = lv.add_mutually_exclusive_group()
+    shown.add_argument("--display", dest="display", action="store_true", default=None,
+                       help="show the picture in a window (the default when there is a screen)")
+    shown.add_argument("--no-display", dest="display", action="store_false", help="no window")
+    lv.add_argument("--record", action="store_true", help="also write the drawn picture as live.mp4")
+    lv.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (0: at the end)")
+    lv.add_argument("--every-frame", action="store_true",
+                    help="a file: process every frame as fast as possible instead of at its own rate")
+    lv.add_argument("--flip", action="store_true",
+                    help="test-time flip averaging in the lifter (a little more accurate, twice the lifting cost)")
+    lv.add_argument("--window", type=float, default=2.56, help="seconds of each person's past the lifter sees")
+    lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
+    lv.add_argument("--detect-every", type=int, default=10,
+                    help="run the person detector every N frames; people are followed in between (10)")
+    lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
+    lv.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65)")
+    lv.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
+    lv.add_argument("--threads", type=int, default=2, help="CPU threads of the landmark model")
+    lv.add_argument("--quiet", action="store_true", help="no start message")
+    lv.set_defaults(func=cmd_live)

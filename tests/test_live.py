@@ -1,0 +1,154 @@
+"""occlupose live: the causal per-frame pipeline, its frame mailbox, its outputs and its command."""
+
+import math
+
+import numpy as np
+import pytest
+from badfiles import make_video, street_frames
+from poses import t_pose
+
+from occlupose.cli import main
+from occlupose.lifter import load_checkpoint
+from occlupose.live import FileSource, Frame, LiveConfig, LiveLifter, _Latest, run_live
+from occlupose.pipeline import RunConfig
+from occlupose.tracking import Detection
+from occlupose.trajectory import TrajectoryConfig, intrinsics_for
+
+RUN = RunConfig(smoothing="one_euro", trajectory=TrajectoryConfig(smoothing="one_euro"))
+
+
+@pytest.fixture(scope="module")
+def causal():
+    return load_checkpoint("causal").model
+
+
+def keypoints(step: int, raise_arm_after: int | None = None) -> np.ndarray:
+    """(17, 2) px: the T-pose seen from the front, 400 px tall, walking right 2 px per frame; the left wrist
+    rises 8 px per frame after ``raise_arm_after``."""
+    p = t_pose()
+    kp = np.stack([320 + 400 * p[:, 0], 300 - 400 * p[:, 2]], -1) + [2.0 * step, 0.0]
+    if raise_arm_after is not None and step > raise_arm_after:
+        kp[16, 1] -= 8.0 * (step - raise_arm_after)
+    return kp
+
+
+def detection(kp: np.ndarray, flow: np.ndarray | None = None) -> Detection:
+    box = np.concatenate([kp.min(0), kp.max(0)])
+    d = Detection(box, kp.copy(), np.full(17, 0.9))
+    if flow is not None:
+        d.flow, d.flow_ok = flow, np.ones(17, bool)
+    return d
+
+
+def feed(lifter: LiveLifter, kps: list[np.ndarray], track: int = 0, steps=None) -> list:
+    """Each frame's detection to ``lifter`` as the front end would: the flow of the frame before set to the
+    true motion into this one."""
+    shown, before = [], {}
+    for step, kp in enumerate(kps):
+        if steps is not None and step not in steps:
+            lifter.update(step, step, step / 30, {}, before)
+            before = {}
+            continue
+        if track in before:
+            prev = before[track]
+            prev.flow, prev.flow_ok = kp - prev.keypoints, np.ones(17, bool)
+        now = {track: detection(kp)}
+        shown.append(lifter.update(step, step, step / 30, now, before))
+        before = now
+    return shown
+
+
+def test_mailbox_keeps_the_newest_frame_and_counts_the_rest():
+    box = _Latest()
+    for i in range(3):
+        box.put(Frame(i, i / 30, 0.0, np.zeros((2, 2, 3), np.uint8)))
+    assert box.dropped == 2 and box.get(0.1).index == 2
+    box.close()
+    assert box.get(0.1) is None
+
+
+def test_eq2_on_the_newest_frame_uses_the_motion_into_it(causal):
+    lifter = LiveLifter(causal, RUN, intrinsics_for(640, 480)[0], LiveConfig(min_frames=1))
+    a, b = keypoints(0), keypoints(1)
+    b[13] += [30.0, 0.0]  # the left elbow jumps 30 px right, while the flow at it says it moved like the body
+    first = detection(a)
+    lifter.update(0, 0, 0.0, {0: first}, {})
+    first.flow, first.flow_ok = keypoints(1) - a, np.ones(17, bool)
+    lifter.update(1, 1, 1 / 30, {0: detection(b)}, {0: first})
+    conf = lifter.people[0].rows[-1][4]
+    size = float(np.ptp(b, 0).max())
+    sigma = causal.cfg.encoding.filter.sigma
+    assert conf[13] == pytest.approx(0.9 * math.exp(-((30 / size) ** 2) / (2 * sigma**2)), rel=1e-9)
+    others = np.delete(np.arange(17), 13)
+    np.testing.assert_allclose(conf[others], 0.9)  # flow agrees with the motion: C* = C
+    assert lifter.people[0].rows[0][4] == pytest.approx(np.full(17, 0.9))  # the first frame has no evidence
+
+
+def test_live_lifting_never_looks_ahead(causal):
+    camera = intrinsics_for(640, 480)[0]
+    still = [keypoints(t) for t in range(40)]
+    moving = [keypoints(t, raise_arm_after=25) for t in range(40)]
+    a, b = LiveLifter(causal, RUN, camera), LiveLifter(causal, RUN, camera)
+    feed(a, still)
+    feed(b, moving)
+    ra, rb = a.people[0].rows, b.people[0].rows
+    for t in range(26):  # the same past: the same pose, keypoints, confidence and root, to the bit
+        for k in (2, 3, 4, 6):
+            np.testing.assert_array_equal(ra[t][k], rb[t][k])
+    assert np.abs(ra[39][2] - rb[39][2]).max() > 0.01  # and a different future is seen once it comes
+
+
+def test_tracks_keep_people_seen_long_enough_with_gaps_as_nan(causal):
+    lifter = LiveLifter(causal, RUN, intrinsics_for(640, 480)[0], LiveConfig(min_frames=5))
+    kps = [keypoints(t) for t in range(30)]
+    shown = feed(lifter, kps, steps=set(range(30)) - {10, 11})  # not seen in frames 10 and 11
+    assert [len(s) for s in shown[:6]] == [0, 0, 0, 0, 1, 1]  # drawn from its 5th frame on
+    feed(lifter, [keypoints(t) for t in range(3)], track=7)  # a thing seen in 3 frames: never kept
+    tracks = lifter.tracks(processed=30)
+    assert len(tracks) == 1
+    t = tracks[0]
+    assert t.track_id == 0 and list(t.frames) == [f for f in range(30) if f not in (10, 11)]
+    assert t.poses_3d.shape == (28, 17, 3) and np.isfinite(t.poses_3d).all()
+    assert np.isfinite(t.root).all() and (t.root[:, 2] > 0).all()  # in front of the camera
+    # the window the lifter saw at frame 12 held NaN rows for the two frames it missed
+    window_times = [w[0] for w in lifter.people[0].window]
+    assert np.allclose(np.diff(window_times), 1 / 30)
+
+
+def test_run_live_on_a_file_every_frame(causal, tmp_path):
+    video = make_video(tmp_path / "clip.mp4", street_frames(16), fps=10.0)
+    pictures = []
+    source = FileSource(video, every_frame=True)
+    camera = intrinsics_for(source.width, source.height)[0]
+    result = run_live(source, causal, RUN, camera, LiveConfig(min_frames=3),
+                      record=lambda pic, t: pictures.append((pic.shape, t)))
+    assert result.processed == 16 and result.dropped == 0 and len(result.latency) == 16
+    assert (result.latency > 0).all() and result.fps == pytest.approx(10.0)
+    assert [t for _, t in pictures] == pytest.approx([i / 10 for i in range(16)])
+    assert {s for s, _ in pictures} == {(576, 768 + 576, 3)}
+    assert result.tracks, "the street clip has people in it"
+    for t in result.tracks:
+        assert set(t.frames) <= set(range(16)) and np.isfinite(t.poses_3d).all()
+    s = result.summary()
+    assert s["frames_processed"] == 16 and s["latency_ms"]["median"] > 0
+
+
+def test_live_command_writes_results_and_refuses_what_it_should(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    video = make_video(tmp_path / "clip.mp4", street_frames(12), fps=10.0)
+    out = tmp_path / "out"
+    assert main(["live", str(video), "-o", str(out), "--every-frame", "--record", "--quiet"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"poses3d.npz", "poses3d.json", "poses3d.csv", "live.json", "live.mp4"} <= names
+    assert "frames/s" in capsys.readouterr().out
+    with np.load(out / "poses3d.npz") as z:
+        assert z["track0_poses_3d"].shape[1:] == (17, 3)
+    assert main(["live", str(video), "-o", str(out), "--every-frame"]) == 2  # results exist: not overwritten
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["live", str(video), "-o", str(tmp_path / "o2"), "--model", str(tiny_checkpoint)]) == 2
+    assert "causal" in capsys.readouterr().err
+    assert main(["live", str(video), "-o", str(tmp_path / "o3"), "--display"]) == 2
+    assert "no screen" in capsys.readouterr().err
+    assert main(["live", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o4")]) == 2
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
