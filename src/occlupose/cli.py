@@ -14,10 +14,11 @@ import numpy as np
 from . import __version__
 from .cli_hourglass import add_parser as add_hourglass_parser
 from .cli_live import add_parser as add_live_parser
+from .cli_live import add_view_parser
 from .safeio import OutputFolder, atomic_file, check_new_file, output_path
 
 #: what ``occlupose run`` writes in its output folder (an earlier run's are replaced only with --overwrite)
-RUN_FILES = r"poses3d\.(npz|json|csv)|render\.mp4|track\d+\.bvh"
+RUN_FILES = r"poses3d\.(npz|json|csv)|render\.mp4|track\d+\.bvh|viewer\.html"
 
 
 def cmd_train(args) -> int:
@@ -215,7 +216,8 @@ def _run_single(args) -> int:
     with folder as staging:
         cam = result.camera
         names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam and {
-            "focal_px": round(cam.focal, 2), "cx": cam.cx, "cy": cam.cy, "note": result.camera_note})]
+            "focal_px": round(cam.focal, 2), "cx": cam.cx, "cy": cam.cy, "note": result.camera_note},
+            source={"video": str(Path(args.video).resolve()), "width": info.width, "height": info.height})]
         if not args.no_render:
             import time
 
@@ -364,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_export_lifter)
 
     add_live_parser(sub)
+    add_view_parser(sub)
     add_hourglass_parser(sub)
 
     c = sub.add_parser("cylinder-demo", help="draw a mocap pose's Cylinder Man from several virtual views")

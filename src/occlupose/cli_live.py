@@ -6,8 +6,9 @@ import json
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-LIVE_FILES = r"poses3d\.(npz|json|csv)|live\.(json|mp4)|track\d+\.bvh"
+LIVE_FILES = r"poses3d\.(npz|json|csv)|live\.(json|mp4)|track\d+\.bvh|viewer\.html"
 WINDOW = "occlupose live"
 
 
@@ -93,7 +94,9 @@ def cmd_live(args) -> int:
             if not result.tracks:
                 raise _NobodyFound
             cam = {"focal_px": round(camera.focal, 2), "cx": camera.cx, "cy": camera.cy, "note": camera_note}
-            names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam)]
+            video = f"camera {args.source}" if args.source.isdigit() else str(Path(args.source).resolve())
+            names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam, source={
+                "video": video, "width": source.width, "height": source.height})]
             summary = result.summary() | {"source": args.source, "model": loaded.name, "flip_test": args.flip,
                                           "window_seconds": cfg.window, "problems": result.problems}
             (staging / "live.json").write_text(json.dumps(summary, indent=1))
@@ -140,3 +143,50 @@ def add_parser(sub) -> None:
     lv.add_argument("--threads", type=int, default=2, help="CPU threads of the landmark model")
     lv.add_argument("--quiet", action="store_true", help="no start message")
     lv.set_defaults(func=cmd_live)
+
+
+def cmd_view(args) -> int:
+    import webbrowser
+
+    from .safeio import atomic_file, check_new_file
+    from .video import probe
+    from .viewer import build_page, frame_span, load_result, preview_video, video_for
+
+    doc = load_result(args.folder)
+    out = check_new_file(args.output or Path(args.folder) / "viewer.html", args.overwrite, ".html")
+    video, missing = (None, "shown without its video (--no-video)") if args.no_video else video_for(doc, args.video)
+    data, origin, size = None, 0.0, None
+    if video is not None:
+        if args.video_height < 16 or args.video_kbps < 16:
+            raise ValueError("--video-height and --video-kbps must be at least 16")
+        info = probe(video)
+        size = (info.width, info.height)
+        first, end = frame_span(doc)
+        data, origin = preview_video(video, args.video_height, args.video_kbps, first, end)
+    elif not args.quiet:
+        print(f"occlupose view: {missing}", file=sys.stderr)
+    page = build_page(doc, data, origin, missing, title=Path(args.folder).resolve().name, size=size)
+    with atomic_file(out, args.overwrite) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    print(f"wrote {out} ({len(page.encode()) / 1e6:.1f} MB: {len(doc['tracks'])} people"
+          + (f", {video.name} at {args.video_height} rows" if video is not None else ", no video") + ")")
+    if not args.no_open:
+        if not webbrowser.open(out.resolve().as_uri()):
+            print("occlupose view: no browser to open it with; open the file in one", file=sys.stderr)
+    return 0
+
+
+def add_view_parser(sub) -> None:
+    v = sub.add_parser("view", help="write (and open) viewer.html: the video and every person's 3D in a scene "
+                                    "to orbit, with a timeline; one file, no server")
+    v.add_argument("folder", help="an output folder of occlupose run or live")
+    v.add_argument("-o", "--output", help="the page to write (default: FOLDER/viewer.html)")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing page")
+    v.add_argument("--video", help="the video the result came from (default: the one the result names)")
+    v.add_argument("--no-video", action="store_true", help="the 3D alone, no video in the page")
+    v.add_argument("--video-height", type=int, default=360, help="rows of the video copy inside the page (360)")
+    v.add_argument("--video-kbps", type=int, default=250,
+                   help="bit rate of that copy in kbit/s (250: about 2.5 MB of page per minute)")
+    v.add_argument("--no-open", action="store_true", help="do not open it in a browser")
+    v.add_argument("--quiet", action="store_true")
+    v.set_defaults(func=cmd_view)

@@ -60,7 +60,7 @@ class PoseLifter(nn.Module):
         mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
         # both in one batch: one pass of per-layer overhead (it dominates for the short windows of live use)
         both = self(torch.cat([x, x[..., FLIP_PERMUTATION, :] * mirror]))[1]
-        out, back = both[:len(x)], both[len(x):]
+        out, back = both.unflatten(0, (2, -1)).unbind(0)
         return (out + back[..., FLIP_PERMUTATION, :] * mirror) / 2
 
 

@@ -57,9 +57,10 @@ def output_paths(out_dir: Path, tracks: list[PersonTrack]) -> list[Path]:
 
 
 def write_tracks(out_dir: str | Path, tracks: list[PersonTrack], fps: float, overwrite: bool = False,
-                 camera: dict | None = None) -> list[Path]:
+                 camera: dict | None = None, source: dict | None = None) -> list[Path]:
     """Write every result file; refuses to replace existing ones unless ``overwrite``. ``camera``: the
-    intrinsics people were placed with (written to the JSON). Returns the paths."""
+    intrinsics people were placed with; ``source``: the video they came from (path, width, height; for
+    ``occlupose view``); both written to the JSON. Returns the paths."""
     out_dir = Path(out_dir)
     paths = output_paths(out_dir, tracks)
     refuse_existing(paths, overwrite)
@@ -76,7 +77,7 @@ def write_tracks(out_dir: str | Path, tracks: list[PersonTrack], fps: float, ove
     doc = {
         "fps": fps, "joint_names": list(JOINT_NAMES), "units": "metres, camera frame (x right, y down, z forward); "
         "poses_3d root-relative, root: the pelvis's position (add it for each joint's place)",
-        **({"camera": camera} if camera else {}), "tracks": [
+        **({"camera": camera} if camera else {}), **({"source": source} if source else {}), "tracks": [
             {"id": t.track_id, "frames": np.asarray(t.frames).tolist(),
              **({"times": np.round(np.asarray(t.times, float), 6).tolist()} if t.times is not None else {}),
              **({"root": np.round(np.asarray(t.root, float), 4).tolist()} if t.root is not None else {}),

@@ -265,9 +265,14 @@ class FrameTracker:
             res = self.backend.estimate(frame, np.array(rois))
             kp, conf = to_h36m(res.keypoints, res.confidence, self.backend.layout)
             boxes = keypoint_boxes(kp)
-            # followed people come first in rois, so they win against a new crop of the same person
+            # followed people come first in rois, so they win against a new crop of the same person; new people
+            # follow, the largest first (with --max-people, the people nearest the camera are the ones followed)
+            n_followed = len(self.follow)
+            size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+            order = np.r_[np.arange(min(n_followed, len(rois))), n_followed + np.argsort(-size[n_followed:],
+                                                                                          kind="stable")]
             keep: list[int] = []
-            for i in np.flatnonzero(res.presence >= cfg.min_presence):
+            for i in order[res.presence[order] >= cfg.min_presence]:
                 if keep:
                     sim = pose_similarity(kp[i:i + 1], np.ones((1, 17)), kp[keep], np.ones((len(keep), 17)),
                                           boxes[i:i + 1])
