@@ -152,3 +152,42 @@ def test_live_command_writes_results_and_refuses_what_it_should(tmp_path, tiny_c
     assert "no screen" in capsys.readouterr().err
     assert main(["live", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o4")]) == 2
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
+def test_a_file_at_its_own_rate_drops_what_processing_cannot_keep_up_with(causal, tmp_path):
+    """Played at 20 frames/s while each picture takes 0.2 s to show: most frames are dropped, the ones shown
+    are in order, and a False from ``show`` stops it."""
+    import time
+
+    video = make_video(tmp_path / "clip.mp4", street_frames(30), fps=20.0)
+    source = FileSource(video)
+    seen = []
+
+    def show(picture) -> bool:
+        time.sleep(0.2)
+        seen.append(picture)
+        return len(seen) < 4
+
+    result = run_live(source, causal, RUN, intrinsics_for(source.width, source.height)[0], show=show)
+    assert result.processed == 4 and len(seen) == 4
+    assert result.dropped >= 6  # ~0.8 s of a 20 frames/s file went by: ~16 frames offered, 4 taken
+    assert (result.latency < 1.0).all()  # a dropped frame never makes a later one late
+
+
+def test_a_person_with_nothing_trusted_yet_is_not_lifted_and_nothing_fails(causal):
+    """The first frames of a person with every confidence below b (BlazePose unsure of a crop): no pose for
+    them, no error; once joints are trusted the person is lifted and kept from there."""
+    lifter = LiveLifter(causal, RUN, intrinsics_for(640, 480)[0], LiveConfig(min_frames=1))
+    for step in range(8):
+        d = detection(keypoints(step))
+        if step < 3:
+            d.scores = np.full(17, 0.1)
+        lifter.update(step, step, step / 30, {0: d}, {})
+    (track,) = lifter.tracks(processed=8)
+    assert list(track.frames) == [3, 4, 5, 6, 7] and np.isfinite(track.poses_3d).all()
+    never = LiveLifter(causal, RUN, intrinsics_for(640, 480)[0], LiveConfig(min_frames=1))
+    for step in range(4):
+        d = detection(keypoints(step))
+        d.scores = np.full(17, 0.1)
+        assert never.update(step, step, step / 30, {0: d}, {}) == []
+    assert never.tracks(processed=4) == []

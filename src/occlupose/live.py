@@ -261,10 +261,13 @@ class LiveLifter:
             while p.window and p.window[0][0] < stamp - self.cfg.window:
                 p.window.popleft()
             p.seen += 1
-            times = np.array([w[0] for w in p.window])
-            pose = lift(self.model, np.stack([w[1] for w in p.window]), np.stack([w[2] for w in p.window]),
-                        device=self.run.device, times=times, threshold=self.filter.threshold)[-1]
             reliable = conf >= self.filter.threshold
+            window_conf = np.stack([w[2] for w in p.window])
+            if not (window_conf >= self.filter.threshold).any():  # nothing trusted yet: no pose to give
+                continue
+            times = np.array([w[0] for w in p.window])
+            pose = lift(self.model, np.stack([w[1] for w in p.window]), window_conf, device=self.run.device,
+                        times=times, threshold=self.filter.threshold)[-1]
             w = np.where(conf >= self.run.trajectory.min_confidence, conf, 0.0)
             root, ok = solve_root(pose[None], kp[None], w[None], self.camera, self.run.trajectory.iterations,
                                   self.run.trajectory.min_joints)
@@ -282,7 +285,8 @@ class LiveLifter:
         for tid in sorted(self.people, key=lambda t: self.people[t].first_seen):
             p = self.people[tid]
             span = p.last_step - p.first_seen + 1
-            if p.seen < min(self.cfg.min_frames, processed) or p.seen < self.run.min_coverage * span:
+            if (p.seen < min(self.cfg.min_frames, processed) or p.seen < self.run.min_coverage * span
+                    or not p.rows):
                 continue
             frame, stamp, pose, kp, conf, reliable, root = (np.array(c) for c in zip(*p.rows))
             if not reliable.any():
