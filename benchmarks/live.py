@@ -67,7 +67,7 @@ def main() -> None:
             what = "the bundled street clip, resized"
         info = probe(clip)
         print(f"clip: {what}: {info.width}x{info.height}, {info.frame_count} frames at {info.fps:g} frames/s; "
-              f"one person followed; causal lifter, window 2.56 s; {args.threads} landmark threads, 1 torch thread")
+              f"one person followed; causal lifter fed frame by frame; {args.threads} landmark threads, 1 torch thread")
         print("| mode | flip averaging | frames/s | frames processed | dropped | latency median ms | p95 ms |")
         print("|---|---|---|---|---|---|---|")
         camera, _ = intrinsics_for(info.width, info.height)

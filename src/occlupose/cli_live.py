@@ -48,7 +48,7 @@ def cmd_live(args) -> int:
         raise ValueError("--display: there is no screen to show on (no DISPLAY); use --no-display, and --record "
                          "to keep the picture as live.mp4")
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
-    cfg = LiveConfig(window=args.window, seconds=args.seconds, every_frame=args.every_frame)
+    cfg = LiveConfig(seconds=args.seconds, every_frame=args.every_frame)
     run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
                     trajectory=TrajectoryConfig(smoothing="one_euro"))
@@ -98,7 +98,7 @@ def cmd_live(args) -> int:
             names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam, source={
                 "video": video, "width": source.width, "height": source.height})]
             summary = result.summary() | {"source": args.source, "model": loaded.name, "flip_test": args.flip,
-                                          "window_seconds": cfg.window, "problems": result.problems}
+                                          "problems": result.problems}
             (staging / "live.json").write_text(json.dumps(summary, indent=1))
             names += ["live.json"] + (["live.mp4"] if writer else [])
     except _NobodyFound:
@@ -133,7 +133,6 @@ def add_parser(sub) -> None:
                     help="a file: process every frame as fast as possible instead of at its own rate")
     lv.add_argument("--flip", action="store_true",
                     help="test-time flip averaging in the lifter (a little more accurate, twice the lifting cost)")
-    lv.add_argument("--window", type=float, default=2.56, help="seconds of each person's past the lifter sees")
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     lv.add_argument("--detect-every", type=int, default=10,
                     help="run the person detector every N frames; people are followed in between (10)")

@@ -4,9 +4,10 @@ arrives, the usual result files written when it stops.
 Everything here looks only backwards. The front end is the offline one, one frame at a time
 (:class:`pipeline.FrameTracker`); Eq. 2 for the newest frame compares the optical flow into it with the
 keypoints' motion into it (offline, a frame uses the motion out of it, one frame later); keypoints and roots are
-stabilised by the forwards One Euro filter; the causal lifter sees the last ``window`` seconds of the person. A
-frame's 3D is therefore ready as soon as the frame has been processed: the latency is the processing time,
-and it is measured per frame, from the moment the frame was available to the moment its drawing was done.
+stabilised by the forwards One Euro filter; the causal lifter is fed frame by frame (:class:`stream.CausalStream`,
+which computes at the model's frames exactly what it computes over the whole sequence). A frame's 3D is
+therefore ready as soon as the frame has been processed: the latency is the processing time, and it is
+measured per frame, from the moment the frame was available to the moment its drawing was done.
 
 A source that delivers frames faster than they are processed has the stale ones dropped (counted), as a
 camera does; ``every_frame`` processes every frame of a file instead, as fast as it can (for measuring).
@@ -24,20 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .lifter import lift
 from .occlusion import flow_consistency
 from .outputs import PersonTrack
 from .pipeline import FrameTracker, RunConfig, measured_fps
 from .smoothing import OneEuro
+from .stream import CausalStream, receptive_field
 from .tracking import Detection
 from .trajectory import Intrinsics, solve_root
-from .validate import at_least, positive
+from .validate import at_least
 
 
 @dataclass(frozen=True)
 class LiveConfig:
-    #: seconds of each person's past the lifter sees (the causal lifter's own window is 128 frames at 50 fps)
-    window: float = 2.56
     #: a person is drawn (and kept in the results) once seen in this many frames: a thing mistaken for a
     #: person for a frame or two never shows
     min_frames: int = 5
@@ -47,7 +46,6 @@ class LiveConfig:
     every_frame: bool = False
 
     def __post_init__(self) -> None:
-        positive(self, "window")
         at_least(self, 1, "min_frames", integer=True)
         at_least(self, 0.0, "seconds")
 
@@ -210,10 +208,10 @@ class _Person:
     first_seen: int
     kp_filter: OneEuro
     root_filter: OneEuro
+    stream: CausalStream
     last_raw: np.ndarray | None = None  # (17, 2) raw keypoints of the last frame processed
     last_step: int = -2  # processing step of that frame
-    #: rows of processed frames since the first sighting (NaN rows where not seen), for the lifter's window
-    window: deque = field(default_factory=deque)
+    trusted: bool = False  # a joint has passed the occlusion filter in some frame so far
     rows: list = field(default_factory=list)  # (frame, time, pose, kp, C*, reliable, root) for the outputs
     seen: int = 0
 
@@ -228,12 +226,14 @@ class LivePose:
 
 
 class LiveLifter:
-    """Per-person causal state: Eq. 2 on the newest frame, One Euro keypoints, the causal lifter over the last
-    ``cfg.window`` seconds, the root placed by :func:`trajectory.solve_root` and One Euro."""
+    """Per-person causal state: Eq. 2 on the newest frame, One Euro keypoints, the causal lifter fed frame by
+    frame (:class:`stream.CausalStream`: the whole-sequence result at the model's frames), the root placed by
+    :func:`trajectory.solve_root` and One Euro."""
 
     def __init__(self, model, run: RunConfig, camera: Intrinsics, cfg: LiveConfig = LiveConfig()):
         self.model, self.run, self.camera, self.cfg = model, run, camera, cfg
         self.filter = run.occlusion or model.cfg.encoding.filter
+        self.receptive = receptive_field(model)
         self.people: dict[int, _Person] = {}
         self.step_times: list[float] = []
 
@@ -246,7 +246,9 @@ class LiveLifter:
         for tid, det in people.items():
             p = self.people.get(tid)
             if p is None:
-                p = self.people[tid] = _Person(step, OneEuro(self.run.one_euro), OneEuro(self.run.trajectory.one_euro))
+                p = self.people[tid] = _Person(step, OneEuro(self.run.one_euro), OneEuro(self.run.trajectory.one_euro),
+                                               CausalStream(self.model, self.receptive, self.run.device,
+                                                            self.filter.threshold))
             size = det.size
             conf = np.asarray(det.scores, np.float64)
             prev = before.get(tid)
@@ -254,20 +256,15 @@ class LiveLifter:
                 c_star = flow_consistency(conf, prev.flow, det.keypoints - p.last_raw, size, self.filter.sigma)
                 conf = np.where(prev.flow_ok, c_star, conf)
             for missed in range(max(p.last_step + 1, p.first_seen), step):  # frames it was not seen in
-                p.window.append((self.step_times[missed], np.full((17, 2), np.nan), np.zeros(17)))
+                p.stream.push(self.step_times[missed], np.full((17, 2), np.nan), np.zeros(17))
             kp = p.kp_filter(det.keypoints, stamp, size)
             p.last_raw, p.last_step = np.asarray(det.keypoints, np.float64), step
-            p.window.append((stamp, kp, conf))
-            while p.window and p.window[0][0] < stamp - self.cfg.window:
-                p.window.popleft()
+            pose = p.stream.push(stamp, kp, conf).astype(np.float64)
             p.seen += 1
             reliable = conf >= self.filter.threshold
-            window_conf = np.stack([w[2] for w in p.window])
-            if not (window_conf >= self.filter.threshold).any():  # nothing trusted yet: no pose to give
+            p.trusted |= bool(reliable.any())
+            if not p.trusted:  # nothing trusted yet: no pose to give
                 continue
-            times = np.array([w[0] for w in p.window])
-            pose = lift(self.model, np.stack([w[1] for w in p.window]), window_conf, device=self.run.device,
-                        times=times, threshold=self.filter.threshold)[-1]
             w = np.where(conf >= self.run.trajectory.min_confidence, conf, 0.0)
             root, ok = solve_root(pose[None], kp[None], w[None], self.camera, self.run.trajectory.iterations,
                                   self.run.trajectory.min_joints)
@@ -362,8 +359,20 @@ class LiveResult:
                 "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
+def _hand_over(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put ``item`` for the main thread, giving up once it has stopped listening; False then."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _front_end(source, front: FrameTracker, out: queue.Queue, stop: threading.Event) -> None:
-    """The front end's thread: frames from ``source`` -> (step, frame, people, people of the step before)."""
+    """The front end's thread: frames from ``source`` -> (step, frame, people, people of the step before); then
+    None at the end, or the exception that stopped it."""
     step = 0
     try:
         while not stop.is_set():
@@ -372,17 +381,13 @@ def _front_end(source, front: FrameTracker, out: queue.Queue, stop: threading.Ev
                 break
             before = dict(front.previous)  # their flow into this frame is set by the step below
             people = front.step(step, frame.image)
-            while not stop.is_set():
-                try:
-                    out.put((step, frame, people, before), timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            if not _hand_over(out, (step, frame, people, before), stop):
+                return
             step += 1
     except Exception as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-        out.put(exc)
+        _hand_over(out, exc, stop)
         return
-    out.put(None)
+    _hand_over(out, None, stop)
 
 
 def run_live(source, model, run: RunConfig, camera: Intrinsics, cfg: LiveConfig = LiveConfig(),

@@ -1,0 +1,156 @@
+"""The causal lifter fed one frame at a time, computing exactly what it computes over a whole sequence.
+
+:func:`lifter.lift` on a sequence resamples it to the model's rate (50 fps) on a grid starting at the first
+frame, encodes it (the causal encoding: pelvis held, scale a median over the last 128 model frames) and runs the
+TCN. Doing that again over a sliding window for every new frame costs the encoding of the whole window and,
+worse, gives a different answer: the TCN's two stride-2 layers make an output depend on where its frame falls
+in the 4-frame stride grid, and a window that starts anywhere moves that grid (up to tens of millimetres at the
+newest frame). :class:`CausalStream` keeps the sequence's own grid: each new frame adds the model frames that
+fall before it (interpolated from the frame before, as the resampling does), encodes them from a running
+state, and runs the TCN over the last receptive field with a start aligned to the grid. The result at each
+model frame is the whole-sequence result (tested to 1e-5 m); at the input frame it is the model frame at or
+just before it (at most 20 ms old: the whole-sequence resampling would interpolate towards the next one).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .encoding import InputEncoding
+
+#: the TCN's two stride-2 layers: windows start on multiples of this, as the whole sequence's grid does
+STRIDE_GRID = 4
+
+
+def receptive_field(model, length: int = 512) -> int:
+    """How many model frames (its own included) a causal model's output at a frame depends on, measured."""
+    with torch.no_grad():
+        x = torch.zeros(1, length, 17, 3)
+        base = model(x)[1]
+        x[:, 0] = 1.0
+        changed = (model(x)[1] - base).abs().amax(dim=(0, 2, 3)) > 0
+    return int(torch.nonzero(changed).max()) + 1
+
+
+class _CausalEncoder:
+    """:func:`encoding.encode` with a causal encoding, one model frame at a time (the same arithmetic)."""
+
+    def __init__(self, enc: InputEncoding):
+        self.enc = enc
+        self.pelvis: np.ndarray | None = None  # held from the last frame it was reliable
+        self.mean: np.ndarray | None = None  # the reliable joints' mean, held likewise
+        self.scale: float | None = None  # the last good scale
+        self.past: deque = deque(maxlen=enc.causal_window)  # (rms, reliable joints) of the last frames
+
+    def __call__(self, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """kp (17, 2) (NaN: none), conf (17,) -> (17, 3) float32 network input."""
+        enc = self.enc
+        exists = np.isfinite(kp).all(-1)
+        conf = np.where(exists & np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
+        kp = np.where(exists[:, None], kp, 0.0)
+        rel = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
+        n = int(rel.sum())
+        if rel[0]:
+            self.pelvis = kp[0].copy()
+        if n:
+            self.mean = (kp * rel[:, None]).sum(0) / n
+        centre = self.pelvis if self.pelvis is not None else (self.mean if self.mean is not None else np.zeros(2))
+        rms = float(np.sqrt((((kp - centre) ** 2).sum(-1) * rel).sum() / max(n, 1)))
+        self.past.append((rms, n))
+        scale = self._median(lambda k: k >= enc.min_joints)
+        if not np.isfinite(scale):
+            scale = self._median(lambda k: k > 0)
+        if np.isfinite(scale) and scale > 1e-9:
+            self.scale = scale
+        else:
+            scale = self.scale if self.scale is not None else 1.0
+        shown = rel if enc.mode == "paper" else exists
+        third = {"paper": shown, "soft": conf}.get(enc.mode, exists).astype(np.float64)
+        norm = (kp - centre) / scale * shown[:, None]
+        return np.concatenate([norm, third[:, None]], -1).astype(np.float32)
+
+    def _median(self, use) -> float:
+        values = [r for r, k in self.past if use(k)]
+        return float(np.median(values)) if values else float("nan")
+
+
+class CausalStream:
+    """One person's frames in, one pose per frame out, exactly as :func:`lifter.lift` over the whole
+    sequence at the model's rate (see the module's docstring). ``receptive``: the model's receptive field in
+    model frames (measured once per model with :func:`receptive_field`)."""
+
+    def __init__(self, model, receptive: int, device: str = "cpu", threshold: float | None = None):
+        if not (model.cfg.tcn.causal and model.cfg.encoding.causal):
+            raise ValueError("a stream needs a causal lifter (model.tcn.causal and model.encoding.causal)")
+        self.model, self.device = model, device
+        self.threshold = model.cfg.encoding.threshold if threshold is None else float(threshold)
+        self.encoder = _CausalEncoder(replace(model.cfg.encoding, threshold=self.threshold))
+        self.dt = 1.0 / model.cfg.fps
+        span = receptive + STRIDE_GRID - 1  # the longest window: a receptive field from a grid-aligned start
+        self.inputs: deque = deque(maxlen=span)  # encoded model frames
+        self.t0: float | None = None
+        self.count = 0  # model frames made so far
+        self.prev: tuple | None = None  # (time, kp, conf, reliable) of the last input frame
+        self.receptive = receptive
+        self.pose: np.ndarray | None = None
+
+    def _prepare(self, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """lift's per-frame rules: C* NaN -> 0, reliable = C* >= b, a frame whose reliable keypoints sit on one
+        point (a placeholder) or with none holds no guesses."""
+        kp = np.asarray(kp, np.float64)
+        conf = np.where(np.isfinite(conf), np.asarray(conf, np.float64), 0.0)
+        rel = conf >= self.threshold
+        if rel.any():
+            pts = kp[rel]
+            if not np.all(np.isfinite(pts)):
+                raise ValueError("reliable keypoints contain NaN or infinite values")
+            if (pts.max(0) - pts.min(0)).max() <= 0:
+                rel = np.zeros_like(rel)
+        if not rel.any():
+            conf = np.zeros_like(conf)
+            kp = np.full_like(kp, np.nan)
+        else:
+            kp = np.where(np.isfinite(kp), kp, np.nan)
+        return kp, conf, rel
+
+    def push(self, time: float, keypoints: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """The frame at ``time`` s (increasing): keypoints (17, 2) any unit (NaN: none), C* (17,) -> the pose
+        (17, 3) metres, root-relative, at the model frame at or before ``time``."""
+        kp, conf, rel = self._prepare(keypoints, confidence)
+        if self.prev is not None and time <= self.prev[0]:
+            raise ValueError(f"frame times must increase ({time} after {self.prev[0]})")
+        if self.t0 is None:
+            self.t0 = float(time)
+        fresh = 0
+        while self.t0 + self.count * self.dt <= time + 1e-6:
+            g = self.t0 + self.count * self.dt
+            if self.prev is None or g >= time - 1e-9:
+                m_kp, m_conf = kp, conf
+            else:  # between the previous frame and this one, as lift's resampling interpolates
+                t_a, kp_a, conf_a, rel_a = self.prev
+                w = float(np.clip((g - t_a) / max(time - t_a, 1e-12), 0.0, 1.0))
+                ex_a, ex_b = np.isfinite(kp_a).all(-1), np.isfinite(kp).all(-1)
+                pos = (1 - w) * np.where(ex_a[:, None], kp_a, 0.0) + w * np.where(ex_b[:, None], kp, 0.0)
+                exists = (1 - w) * ex_a + w * ex_b > 0.999
+                m_kp = np.where(exists[:, None], pos, np.nan)
+                reliable = (1 - w) * rel_a + w * rel > 0.999
+                c = (1 - w) * conf_a + w * conf
+                m_conf = np.where(reliable, np.maximum(c, self.threshold),
+                                  np.minimum(c, np.nextafter(self.threshold, 0)))
+            self.inputs.append(self.encoder(m_kp, m_conf))
+            self.count += 1
+            fresh += 1
+        self.prev = (float(time), kp, conf, rel)
+        if fresh:
+            last = self.count - 1
+            start = max(0, (last - self.receptive + 1) // STRIDE_GRID * STRIDE_GRID)
+            window = list(self.inputs)[start - (self.count - len(self.inputs)):]
+            x = torch.from_numpy(np.stack(window)[None]).to(self.device)
+            self.model.eval()
+            with torch.no_grad():
+                self.pose = self.model.infer(x)[0, -1].cpu().numpy().astype(np.float64)
+        return self.pose.astype(np.float32)
