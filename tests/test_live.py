@@ -192,3 +192,56 @@ def test_a_person_with_nothing_trusted_yet_is_not_lifted_and_nothing_fails(causa
         d.scores = np.full(17, 0.1)
         assert never.update(step, step, step / 30, {0: d}, {}) == []
     assert never.tracks(processed=4) == []
+
+
+class _Walker:
+    """One person walking right 4 px a frame, hidden (no detection, no landmarks) in frames 12-17; the detector
+    sees them only where they are visible. Keypoints: a 100 px figure around the current position."""
+
+    layout = "h36m"
+
+    def __init__(self):
+        self.frame = 0
+
+    def where(self) -> np.ndarray:
+        return np.array([100.0 + 4 * self.frame, 120.0])
+
+    def visible(self) -> bool:
+        return not 12 <= self.frame < 18
+
+    def __call__(self, image):  # the person detector
+        c = self.where()
+        if not self.visible():
+            return np.zeros((0, 4)), np.zeros(0)
+        return np.array([[c[0] - 20, c[1] - 50, c[0] + 20, c[1] + 50]]), np.ones(1)
+
+    def estimate(self, image, rois):  # the landmark model: finds the person if the crop is centred near them
+        from occlupose.pose2d import Pose2D, as_rois
+
+        rois = as_rois(rois)
+        c = self.where()
+        p = t_pose()
+        kp = c + 100 * np.stack([p[:, 0], -p[:, 2]], -1)
+        near = np.linalg.norm(rois[:, :2] - c, axis=1) < 40
+        pres = np.where(near & self.visible(), 1.0, 0.0)
+        nxt = np.tile([c[0] + 4, c[1], 130.0, 0.0], (len(rois), 1))
+        return Pose2D(np.repeat(kp[None], len(rois), 0), np.full((len(rois), 17), 0.9), pres, nxt)
+
+
+@pytest.mark.parametrize("search", [1.0, 0.0])
+def test_a_lost_person_is_looked_for_where_they_were_heading(search):
+    from occlupose.pipeline import FrameTracker
+
+    walker = _Walker()
+    front = FrameTracker(RunConfig(search_after_loss=search, search_every=2, search_min_frames=5,
+                                   detect_every=10), detector=walker, backend=walker)
+    found = {}
+    for f in range(30):
+        walker.frame = f
+        for tid in front.step(f, np.zeros((240, 320, 3), np.uint8), f / 25):
+            found.setdefault(f, []).append(tid)
+    assert all(found[f] == [0] for f in range(12)) and not any(f in found for f in range(12, 18))
+    if search:  # looked for every 2nd frame along the way they went: back, with their id, when they reappear
+        assert found[18] == [0] and all(found[f] == [0] for f in range(18, 30))
+    else:  # only the next detection finds them again
+        assert 18 not in found and 19 not in found and found[20] == [0]

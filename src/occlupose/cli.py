@@ -191,6 +191,7 @@ def _run_single(args) -> int:
     over_time = "one_euro" if args.causal else "one_euro_fb"  # live use may not look ahead
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
+                    search_after_loss=args.search_after_loss,
                     threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
                     focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="person detector(s)")
     r.add_argument("--detect-every", type=int, default=10,
                    help="run the person detector every N frames; people are followed in between (10)")
+    r.add_argument("--search-after-loss", type=float, default=1.0,
+                   help="seconds to keep looking for a lost person where they were heading, so they keep their id "
+                        "(1; 0: only at the next detection, faster with many people)")
     r.add_argument("--detect-size", type=int, default=960,
                    help="the detector sees the frame shrunk to this many pixels on its longer side (0: full size)")
     r.add_argument("--smoothing", choices=["one_euro_fb", "one_euro", "none"],

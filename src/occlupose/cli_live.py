@@ -50,6 +50,7 @@ def cmd_live(args) -> int:
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
     cfg = LiveConfig(seconds=args.seconds, every_frame=args.every_frame)
     run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
+                    search_after_loss=args.search_after_loss,
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
                     trajectory=TrajectoryConfig(smoothing="one_euro"))
     import torch
@@ -136,6 +137,8 @@ def add_parser(sub) -> None:
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     lv.add_argument("--detect-every", type=int, default=10,
                     help="run the person detector every N frames; people are followed in between (10)")
+    lv.add_argument("--search-after-loss", type=float, default=1.0,
+                    help="seconds to keep looking for a lost person where they were heading (0: off)")
     lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
     lv.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65)")
     lv.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")

@@ -52,6 +52,14 @@ class RunConfig:
     rotate_crops: bool = True
     #: run the person detector on every n-th frame; people are followed from their keypoints in between
     detect_every: int = 10
+    #: after a followed person is lost (hidden, out of the crop), the landmark model keeps looking for them for
+    #: this many seconds in a crop moving on from where they were at their last speed, so that they are found
+    #: again (and keep their id) as soon as they reappear rather than at the next detection
+    search_after_loss: float = 1.0
+    #: ... in every n-th frame (each look costs a landmark model pass), for people followed in at least this
+    #: many frames before
+    search_every: int = 2
+    search_min_frames: int = 10
     #: the detector sees the frame shrunk to at most this many pixels on its longer side (0: full size); the
     #: landmark model still crops the full-resolution frame
     detect_size: int = 960
@@ -101,10 +109,11 @@ class RunConfig:
             raise ValueError(f"unknown smoothing {self.smoothing!r}; expected one of {SMOOTHING_MODES}")
         if self.backend == "hourglass" and not self.weights:
             raise ValueError("the hourglass backend needs --weights FILE (train one: occlupose hourglass train)")
-        at_least(self, 1, "detect_every", "min_track_frames", "threads", integer=True)
+        at_least(self, 1, "detect_every", "search_every", "search_min_frames", "min_track_frames", "threads",
+                 integer=True)
         at_least(self, 0, "max_people", "detect_size", "flow_size", integer=True)
         within(self, 0.0, 1.0, "min_presence", "duplicate_oks", "covered_iou", "min_coverage")
-        at_least(self, 0.0, "start")
+        at_least(self, 0.0, "start", "search_after_loss")
         intrinsics_for(100, 100, self.focal, self.fov)  # checks them now, before any work
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"--start {self.start:g} / --end {self.end:g}: need 0 <= start < end")
@@ -231,12 +240,16 @@ class FrameTracker:
         #: track id -> its detection in the last frame stepped
         self.previous: dict[int, Detection] = {}
         self.first: int | None = None
+        #: track id -> (region (4,) where last followed, its motion per frame (2,), frame lost, search until (s))
+        self.lost: dict[int, tuple[np.ndarray, np.ndarray, int, float]] = {}
 
-    def step(self, idx: int, frame: np.ndarray) -> dict[int, Detection]:
-        """One RGB frame (H, W, 3) with index ``idx`` (increasing) -> the people in it, by track id. The
-        detections of the frame before get their ``flow`` (from there to this frame) set here."""
+    def step(self, idx: int, frame: np.ndarray, stamp: float | None = None) -> dict[int, Detection]:
+        """One RGB frame (H, W, 3) with index ``idx`` (increasing) at ``stamp`` seconds (default: the index at
+        30 frames/s) -> the people in it, by track id. The detections of the frame before get their ``flow``
+        (from there to this frame) set here."""
         cfg, cv2, seconds = self.cfg, self.cv2, self.seconds
         self.first = idx if self.first is None else self.first
+        stamp = idx / 30.0 if stamp is None else stamp
         t1 = time.perf_counter()
         gray, fs = shrunk(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cfg.flow_size)
         flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels
@@ -250,6 +263,14 @@ class FrameTracker:
         seconds["flow"] += t2 - t1
         rois = [self.follow[tid] for tid in self.follow]
         full = cfg.max_people > 0 and len(self.follow) >= cfg.max_people  # nobody more to look for
+        h, w = frame.shape[:2]
+        self.lost = {t: v for t, v in self.lost.items() if stamp <= v[3]}
+        for roi, motion, since, _ in self.lost.values():  # where the lost would be by now
+            if not full and (idx - since) % cfg.search_every == 0:
+                at = roi.copy()
+                at[:2] += motion * (idx - since)
+                if 0 <= at[0] < w and 0 <= at[1] < h:
+                    rois.append(at)
         if (idx - self.first) % cfg.detect_every == 0 and not full:
             small, scale = shrunk(frame, cfg.detect_size)
             boxes = self.detector(small)[0] / scale
@@ -286,6 +307,18 @@ class FrameTracker:
         t4 = time.perf_counter()
         seconds["pose2d"] += t4 - t3
         ids = self.tracker.update(idx, detections)
+        for tid in set(self.follow) - set(ids):  # followed until now, not found in this frame: look on for them
+            track = self.tracker.tracks[tid]
+            if len(track.frames) < cfg.search_min_frames:  # a glimpse (a part of someone, a thing): let it go
+                continue
+            motion = np.zeros(2)
+            if len(track.frames) >= 2 and track.frames[-1] > track.frames[-2]:
+                c0, c1 = (d.box.reshape(2, 2).mean(0) for d in track.detections[-2:])
+                motion = (c1 - c0) / (track.frames[-1] - track.frames[-2])
+            # the region was where to look in this frame; it moves on from here
+            self.lost[tid] = (np.asarray(self.follow[tid], float), motion, idx, stamp + cfg.search_after_loss)
+        for tid in ids:
+            self.lost.pop(tid, None)
         self.follow = dict(zip(ids, next_rois))
         self.previous = dict(zip(ids, detections))
         self.prev_gray = gray
@@ -327,7 +360,7 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
         n_read += 1
         end_index = idx + 1
         times.append(stamp - origin)
-        people = front.step(idx, frame)
+        people = front.step(idx, frame, stamp - origin)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(people=len(people))
