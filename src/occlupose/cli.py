@@ -336,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="person detector(s)")
     r.add_argument("--detect-every", type=int, default=10,
                    help="run the person detector every N frames; people are followed in between (10)")
-    r.add_argument("--search-after-loss", type=float, default=1.0,
+    r.add_argument("--search-after-loss", type=float, default=1.5,
                    help="seconds to keep looking for a lost person where they were heading, so they keep their id "
-                        "(1; 0: only at the next detection, faster with many people)")
+                        "(1.5; 0: only at the next detection, faster with many people)")
     r.add_argument("--detect-size", type=int, default=960,
                    help="the detector sees the frame shrunk to this many pixels on its longer side (0: full size)")
     r.add_argument("--smoothing", choices=["one_euro_fb", "one_euro", "none"],

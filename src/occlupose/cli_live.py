@@ -137,7 +137,7 @@ def add_parser(sub) -> None:
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     lv.add_argument("--detect-every", type=int, default=10,
                     help="run the person detector every N frames; people are followed in between (10)")
-    lv.add_argument("--search-after-loss", type=float, default=1.0,
+    lv.add_argument("--search-after-loss", type=float, default=1.5,
                     help="seconds to keep looking for a lost person where they were heading (0: off)")
     lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
     lv.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65)")
