@@ -75,7 +75,7 @@ def main() -> None:
             loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip)
             for every in (True, False):
                 source = FileSource(clip, every_frame=every)
-                r = run_live(source, loaded.model, run, camera, LiveConfig(every_frame=every))
+                r = run_live(source, loaded.model, run, camera, LiveConfig())
                 s = r.summary()
                 mode = "every frame, flat out" if every else f"at the file's rate ({info.fps:g}/s)"
                 print(f"| {mode} | {'yes' if flip else 'no'} | **{s['frames_per_second']:.1f}** | "

@@ -215,10 +215,9 @@ def _run_single(args) -> int:
         print(f"occlupose: {result.no_person_reason()}; nothing written", file=sys.stderr)
         return 3
     with folder as staging:
-        cam = result.camera
-        names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam and {
-            "focal_px": round(cam.focal, 2), "cx": cam.cx, "cy": cam.cy, "note": result.camera_note},
-            source={"video": str(Path(args.video).resolve()), "width": info.width, "height": info.height})]
+        cam = result.camera and result.camera.record(result.camera_note)
+        src = {"video": str(Path(args.video).resolve()), "width": info.width, "height": info.height}
+        names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam, source=src)]
         if not args.no_render:
             import time
 

@@ -48,7 +48,7 @@ def cmd_live(args) -> int:
         raise ValueError("--display: there is no screen to show on (no DISPLAY); use --no-display, and --record "
                          "to keep the picture as live.mp4")
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
-    cfg = LiveConfig(seconds=args.seconds, every_frame=args.every_frame)
+    cfg = LiveConfig(seconds=args.seconds)
     run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
                     search_after_loss=args.search_after_loss,
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
@@ -94,10 +94,10 @@ def cmd_live(args) -> int:
                     cv2.destroyAllWindows()
             if not result.tracks:
                 raise _NobodyFound
-            cam = {"focal_px": round(camera.focal, 2), "cx": camera.cx, "cy": camera.cy, "note": camera_note}
             video = f"camera {args.source}" if args.source.isdigit() else str(Path(args.source).resolve())
-            names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=cam, source={
-                "video": video, "width": source.width, "height": source.height})]
+            src = {"video": video, "width": source.width, "height": source.height}
+            names = [p.name for p in write_tracks(staging, result.tracks, result.fps, camera=camera.record(camera_note),
+                                                  source=src)]
             summary = result.summary() | {"source": args.source, "model": loaded.name, "flip_test": args.flip,
                                           "problems": result.problems}
             (staging / "live.json").write_text(json.dumps(summary, indent=1))

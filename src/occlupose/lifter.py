@@ -171,17 +171,23 @@ def frame_times(n: int, fps: float | None, times: np.ndarray | None) -> np.ndarr
     return times
 
 
-def usable_keypoints(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
+def drop_placeholders(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
     """(T, 17) reliability with the frames whose reliable keypoints all sit on one point (a tool's "no person"
-    placeholder, such as every joint at (0, 0)) marked missing; an error when no frame is left."""
+    placeholder, such as every joint at (0, 0)) marked missing."""
+    rel = np.asarray(reliable, bool)
+    lo = np.where(rel[..., None], keypoints, np.inf).min(1)  # (T, 2)
+    hi = np.where(rel[..., None], keypoints, -np.inf).max(1)
+    spread = np.where(rel.any(1), (hi - lo).max(-1), 0.0)
+    return rel & (spread > 0)[:, None]
+
+
+def usable_keypoints(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
+    """:func:`drop_placeholders`, and an error when no frame is left."""
     rel = np.asarray(reliable, bool)
     if not rel.any():
         raise ValueError("no keypoint is reliable in any frame (every score is below the threshold): "
                          "there is nothing to lift")
-    lo = np.where(rel[..., None], keypoints, np.inf).min(1)  # (T, 2)
-    hi = np.where(rel[..., None], keypoints, -np.inf).max(1)
-    spread = np.where(rel.any(1), (hi - lo).max(-1), 0.0)
-    rel = rel & (spread > 0)[:, None]
+    rel = drop_placeholders(keypoints, rel)
     if not rel.any():
         raise ValueError("in every frame the reliable keypoints sit on one point (e.g. all at (0, 0)): "
                          "that is no person; there is nothing to lift")

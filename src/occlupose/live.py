@@ -42,8 +42,6 @@ class LiveConfig:
     min_frames: int = 5
     #: stop after this many seconds (0: at the end of the file, or when stopped)
     seconds: float = 0.0
-    #: process every frame of a file as fast as possible instead of at the file's own rate
-    every_frame: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "min_frames", integer=True)
@@ -105,21 +103,45 @@ class _Latest:
             self.cond.notify_all()
 
 
-class FileSource:
+class _Source:
+    """A reader thread filling a :class:`_Latest` mailbox; subclasses set ``box``, ``width``, ``height``,
+    ``fps`` and implement ``_read``."""
+
+    box: _Latest
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def get(self) -> Frame | None:
+        return self.box.get()
+
+    def stop(self) -> None:
+        self.box.close()
+        self._thread.join(timeout=5)
+
+    @property
+    def dropped(self) -> int:
+        return self.box.dropped
+
+
+class FileSource(_Source):
     """A video file played at its own rate (frames not taken in time are dropped), or every frame in turn."""
 
     def __init__(self, path: str | Path, every_frame: bool = False):
         from .video import probe
 
-        self.info = probe(path)  # a clear error now for a missing or unreadable file
+        info = probe(path)  # a clear error now for a missing or unreadable file
         self.path, self.every_frame = Path(path), every_frame
-        self.fps, self.width, self.height = self.info.fps, self.info.width, self.info.height
+        self.fps, self.width, self.height = info.fps, info.width, info.height
         self.box = _Latest(keep_all=every_frame)
-        self.problems: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__()
 
     def _read(self) -> None:
         from .video import read_frames
@@ -138,19 +160,8 @@ class FileSource:
             self.box.close(f"{self.path}: {exc}")
         self.box.close()
 
-    def get(self) -> Frame | None:
-        return self.box.get()
 
-    def stop(self) -> None:
-        self.box.close()
-        self._thread.join(timeout=5)
-
-    @property
-    def dropped(self) -> int:
-        return self.box.dropped
-
-
-class CameraSource:
+class CameraSource(_Source):
     """An OpenCV camera by index, read continuously on its own thread; the newest frame wins."""
 
     def __init__(self, index: int, width: int = 640, height: int = 480):
@@ -168,12 +179,8 @@ class CameraSource:
         self.height, self.width = first.shape[:2]
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 30.0)
         self.box = _Latest()
-        self.problems: list[str] = []
         self._cv2 = cv2
-        self._thread = threading.Thread(target=self._read, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__()
 
     def _read(self) -> None:
         t0, index = time.perf_counter(), 0
@@ -188,17 +195,9 @@ class CameraSource:
                 return
             index += 1
 
-    def get(self) -> Frame | None:
-        return self.box.get()
-
     def stop(self) -> None:
-        self.box.close()
-        self._thread.join(timeout=5)
+        super().stop()
         self.cap.release()
-
-    @property
-    def dropped(self) -> int:
-        return self.box.dropped
 
 
 @dataclass
@@ -446,6 +445,6 @@ def run_live(source, model, run: RunConfig, camera: Intrinsics, cfg: LiveConfig 
     if source.box.error and not steps:
         raise ValueError(source.box.error)
     problems = list(source.problems) + ([source.box.error] if source.box.error else [])
-    fps = measured_fps(np.asarray(stamps), getattr(source, "fps", 30.0))
+    fps = measured_fps(np.asarray(stamps), source.fps)
     stage = {k: v for k, v in front.seconds.items() if k in ("detect", "pose2d", "flow", "track")} | seconds
     return LiveResult(lifter.tracks(steps), steps, source.dropped, wall, np.asarray(latency), fps, stage, problems)

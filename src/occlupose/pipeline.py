@@ -243,13 +243,11 @@ class FrameTracker:
         #: track id -> (region (4,) where last followed, its motion per frame (2,), frame lost, search until (s))
         self.lost: dict[int, tuple[np.ndarray, np.ndarray, int, float]] = {}
 
-    def step(self, idx: int, frame: np.ndarray, stamp: float | None = None) -> dict[int, Detection]:
-        """One RGB frame (H, W, 3) with index ``idx`` (increasing) at ``stamp`` seconds (default: the index at
-        30 frames/s) -> the people in it, by track id. The detections of the frame before get their ``flow``
-        (from there to this frame) set here."""
+    def step(self, idx: int, frame: np.ndarray, stamp: float) -> dict[int, Detection]:
+        """One RGB frame (H, W, 3) with index ``idx`` at ``stamp`` seconds (both increasing) -> the people in it,
+        by track id. The detections of the frame before get their ``flow`` (from there to this frame) set here."""
         cfg, cv2, seconds = self.cfg, self.cv2, self.seconds
         self.first = idx if self.first is None else self.first
-        stamp = idx / 30.0 if stamp is None else stamp
         t1 = time.perf_counter()
         gray, fs = shrunk(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cfg.flow_size)
         flow_cfg = replace(cfg.flow, max_fb_error=cfg.flow.max_fb_error * fs)  # the same check in full-size pixels

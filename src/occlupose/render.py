@@ -172,15 +172,19 @@ def draw_pose_3d(img: np.ndarray, pose: np.ndarray, centre: tuple[float, float],
     cv2.circle(img, (int(pts[10, 0]), int(pts[10, 1])), th + 2, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
 
 
-def _scene(tracks) -> tuple[np.ndarray, float] | None:
-    """(centre (3,), radius m) of everyone's roots over the clip, when every track has one: the median place, and
-    the ground distance from it within which 90 % of the person-frames lie (a far straggler may leave the panel
-    rather than shrink everyone else)."""
-    if not tracks or any(t.root is None or not np.isfinite(t.root).all() for t in tracks):
-        return None
-    roots = np.concatenate([np.asarray(t.root, np.float64) for t in tracks])
+def scene_extent(roots: np.ndarray) -> tuple[np.ndarray, float]:
+    """(centre (3,), radius m) of (N, 3) roots in the camera frame: the median place, and the ground distance
+    from it within which 90 % of them lie, plus a metre (a far straggler may leave the view rather than shrink
+    everyone else)."""
     centre = np.median(roots, 0)
     return centre, float(np.percentile(np.linalg.norm((roots - centre)[:, [0, 2]], axis=-1), 90)) + 1.0
+
+
+def _scene(tracks) -> tuple[np.ndarray, float] | None:
+    """:func:`scene_extent` of everyone's roots over the clip, when every track has one."""
+    if not tracks or any(t.root is None or not np.isfinite(t.root).all() for t in tracks):
+        return None
+    return scene_extent(np.concatenate([np.asarray(t.root, np.float64) for t in tracks]))
 
 
 def render_run(video_path, result, out_path, spin_seconds: float = 8.0, progress: bool = True) -> None:

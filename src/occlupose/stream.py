@@ -20,7 +20,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .encoding import InputEncoding
+from .encoding import InputEncoding, _channels, _clean
+from .lifter import drop_placeholders
 
 #: the TCN's two stride-2 layers: windows start on multiples of this, as the whole sequence's grid does
 STRIDE_GRID = 4
@@ -49,9 +50,7 @@ class _CausalEncoder:
     def __call__(self, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """kp (17, 2) (NaN: none), conf (17,) -> (17, 3) float32 network input."""
         enc = self.enc
-        exists = np.isfinite(kp).all(-1)
-        conf = np.where(exists & np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
-        kp = np.where(exists[:, None], kp, 0.0)
+        kp, conf, exists = _clean(kp, conf)
         rel = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
         n = int(rel.sum())
         if rel[0]:
@@ -68,8 +67,7 @@ class _CausalEncoder:
             self.scale = scale
         else:
             scale = self.scale if self.scale is not None else 1.0
-        shown = rel if enc.mode == "paper" else exists
-        third = {"paper": shown, "soft": conf}.get(enc.mode, exists).astype(np.float64)
+        shown, third = _channels(enc, rel, exists, conf, lambda m: m.astype(np.float64))
         norm = (kp - centre) / scale * shown[:, None]
         return np.concatenate([norm, third[:, None]], -1).astype(np.float32)
 
@@ -86,7 +84,7 @@ class CausalStream:
     def __init__(self, model, receptive: int, device: str = "cpu", threshold: float | None = None):
         if not (model.cfg.tcn.causal and model.cfg.encoding.causal):
             raise ValueError("a stream needs a causal lifter (model.tcn.causal and model.encoding.causal)")
-        self.model, self.device = model, device
+        self.model, self.device = model.eval(), device
         self.threshold = model.cfg.encoding.threshold if threshold is None else float(threshold)
         self.encoder = _CausalEncoder(replace(model.cfg.encoding, threshold=self.threshold))
         self.dt = 1.0 / model.cfg.fps
@@ -104,12 +102,9 @@ class CausalStream:
         kp = np.asarray(kp, np.float64)
         conf = np.where(np.isfinite(conf), np.asarray(conf, np.float64), 0.0)
         rel = conf >= self.threshold
-        if rel.any():
-            pts = kp[rel]
-            if not np.all(np.isfinite(pts)):
-                raise ValueError("reliable keypoints contain NaN or infinite values")
-            if (pts.max(0) - pts.min(0)).max() <= 0:
-                rel = np.zeros_like(rel)
+        if not np.all(np.isfinite(kp[rel])):
+            raise ValueError("reliable keypoints contain NaN or infinite values")
+        rel = drop_placeholders(kp[None], rel[None])[0]
         if not rel.any():
             conf = np.zeros_like(conf)
             kp = np.full_like(kp, np.nan)
@@ -150,7 +145,6 @@ class CausalStream:
             start = max(0, (last - self.receptive + 1) // STRIDE_GRID * STRIDE_GRID)
             window = list(self.inputs)[start - (self.count - len(self.inputs)):]
             x = torch.from_numpy(np.stack(window)[None]).to(self.device)
-            self.model.eval()
             with torch.no_grad():
                 self.pose = self.model.infer(x)[0, -1].cpu().numpy().astype(np.float64)
         return self.pose.astype(np.float32)

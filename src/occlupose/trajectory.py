@@ -38,6 +38,10 @@ class Intrinsics:
     def __post_init__(self) -> None:
         positive(self, "focal")
 
+    def record(self, note: str) -> dict:
+        """What the result files say of the camera: focal length, principal point, and how it was chosen."""
+        return {"focal_px": round(self.focal, 2), "cx": self.cx, "cy": self.cy, "note": note}
+
 
 def intrinsics_for(width: int, height: int, focal: float | None = None, fov_deg: float | None = None
                    ) -> tuple[Intrinsics, str]:

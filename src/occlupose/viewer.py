@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .render import _SIDE, TRACK_COLOURS
+from .data import read_json
+from .render import _SIDE, TRACK_COLOURS, scene_extent
 from .skeleton import BONES
 
 PAGE = "viewer_page.html"
@@ -31,10 +32,7 @@ def load_result(folder: str | Path) -> dict:
     path = folder / "poses3d.json"
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no poses3d.json in it (write one with occlupose run or live)")
-    try:
-        doc = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable result ({exc})") from exc
+    doc = read_json(path)
     tracks = doc.get("tracks") if isinstance(doc, dict) else None
     if not isinstance(tracks, list) or not tracks:
         raise ValueError(f"{path}: holds no tracks")
@@ -119,9 +117,7 @@ def page_data(doc: dict, video: bytes | None, video_origin: float = 0.0, missing
             "slot": float(k - (len(tracks) - 1) / 2),
         })
     if placed:
-        roots = np.concatenate([np.asarray(t["root"], float) for t in tracks])
-        centre = np.median(roots, 0)
-        radius = float(np.percentile(np.linalg.norm((roots - centre)[:, [0, 2]], axis=-1), 90)) + 1.0
+        centre, radius = scene_extent(np.concatenate([np.asarray(t["root"], float) for t in tracks]))
         world = np.concatenate([np.asarray(t["poses_3d"], float) + np.asarray(t["root"], float)[:, None]
                                 for t in tracks])
     else:
