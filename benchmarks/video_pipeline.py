@@ -6,6 +6,7 @@ person followed (``--max-people 1``). With ``--wheel`` (the pose2sim wheel of be
 same clip scaled to 1080 rows on a 1920x1080 landscape canvas.
 
 Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2] [--wheel WHEEL]
+       [--search-after-loss 0]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -60,15 +62,17 @@ def main() -> None:
     ap.add_argument("--video", default=str(Path(__file__).parents[1] / "examples" / "street.mp4"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--wheel", help="pose2sim-0.10.49 wheel: adds the 1080p one-person cases")
+    ap.add_argument("--search-after-loss", type=float, default=RunConfig.search_after_loss,
+                    help="the front end's search for lost people, seconds (0: off)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_checkpoint(None).model
-    cfg = RunConfig(threads=args.threads)
+    cfg = RunConfig(threads=args.threads, search_after_loss=args.search_after_loss)
     measure(args.video, model, cfg, "clip as shipped, every person")
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "640x480.mp4"
         resized_copy(args.video, small, 640, 480)
-        measure(small, model, RunConfig(threads=args.threads, max_people=1), "640x480, one person")
+        measure(small, model, replace(cfg, max_people=1), "640x480, one person")
     wheel = ""
     if args.wheel:
         import zipfile
@@ -76,14 +80,15 @@ def main() -> None:
         name = "Pose2Sim/Demo_SinglePerson/videos/cam04.mp4"
         with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(args.wheel) as z:
             portrait = Path(z.extract(name, tmp))
-            one = RunConfig(threads=args.threads, max_people=1)
+            one = replace(cfg, max_people=1)
             measure(portrait, model, one, "1080p portrait, one person")
             landscape = Path(tmp) / "landscape.mp4"
             info = probe(portrait)
             resized_copy(portrait, landscape, round(info.width * 1080 / info.height), 1080, (1920, 1080))
             measure(landscape, model, one, "1080p landscape, one person")
         wheel = f" --wheel {args.wheel}"
-    print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}{wheel}")
+    print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}{wheel} "
+          f"--search-after-loss {args.search_after_loss:g}")
 
 
 if __name__ == "__main__":
