@@ -12,6 +12,8 @@ Rerun one row:     python benchmarks/ablation.py 1_baseline
 All rows, 2 seeds, the budget of docs/results.md:
     python benchmarks/ablation.py all --seeds 0 1 --steps 600 --batch-size 32 --channels 64 --out runs/abl
 Table of what ran: python benchmarks/ablation.py all --seeds 0 1 --out runs/abl --report
+Choosing settings: --split val trains without S08/S13 and scores them, and the bodies no training file of the
+row holds (HDM05's actors, CMU S35): --report [--flip] [--bodies hdm05|cmu_extra] tabulates either.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from occlupose.config import TrainConfig, load_config
-from occlupose.data import load_mocap
+from occlupose.data import extra_mocap_path, load_mocap
 from occlupose.evaluate import EVAL_AUGMENT, evaluate_model
 from occlupose.lifter import load_checkpoint
 from occlupose.train import train, training_mocap
@@ -79,6 +81,19 @@ def run_name(row: str, seed: int, window: int | None = None, threshold: float | 
 VAL_SUBJECTS = ("S08", "S13")
 
 
+#: bodies never trained on, for how a setting generalises to other proportions and motions (the validation
+#: subjects share their skeleton with training subjects; the test subjects S16 and S131 do not): HDM05's five
+#: actors, and CMU subject 35 of the extra CMU file; each scored beside the validation subjects, apart, when no
+#: training file of the row holds it
+HELDOUT_BODIES = {"hdm05": None, "cmu_extra": ("S35",)}
+
+
+def heldout_bodies(name: str) -> tuple:
+    """(Mocap, clip keys) of one entry of :data:`HELDOUT_BODIES`."""
+    mocap = load_mocap(extra_mocap_path(name))
+    return mocap, mocap.keys("train", subjects=HELDOUT_BODIES[name])
+
+
 def for_split(cfg: TrainConfig, split: str) -> TrainConfig:
     """``val``: train without the validation subjects; ``test``: the config as it is."""
     if split == "test":
@@ -93,6 +108,8 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     "val": :data:`VAL_SUBJECTS`, left out of training); return what eval.json holds. ``rescore``: evaluate a
     finished run's final.pt again (e.g. to add the flip-averaged scores), keeping its training time."""
     cfg = for_split(cfg, split)
+    if cfg.threads:  # also when only scoring: two runs side by side must not oversubscribe
+        torch.set_num_threads(cfg.threads)
     out = run / "eval.json"
     old: dict = {}
     if rescore:
@@ -113,18 +130,25 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     mocap = load_mocap(cfg.data)
     keys = mocap.keys("train", subjects=list(VAL_SUBJECTS)) if split == "val" else None
 
-    def score(flip: bool, clean: bool = False) -> dict:
+    def score(flip: bool, clean: bool = False, where: tuple | None = None) -> dict:
+        data, clips = where or (mocap, keys)
         loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip)
-        return evaluate_model(loaded.model, mocap, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=keys,
+        return evaluate_model(loaded.model, data, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=clips,
                               clean=clean)
 
     # every row plain and with test-time flip averaging alike; clean 2D as the model ships (its own flip_test)
     rows, rows_flip, rows_clean = score(False), score(True), score(cfg.model.flip_test, clean=True)
+    bodies = {}
+    for name in HELDOUT_BODIES if split == "val" else ():
+        if name not in cfg.extra_data:
+            where = heldout_bodies(name)
+            bodies[f"rows_bodies_{name}"], bodies[f"rows_bodies_{name}_flip"] = score(False, where=where), score(
+                True, where=where)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
               "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
               "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,
               "train_seconds": round(seconds, 1), "rows": rows, "rows_flip": rows_flip,
-              "rows_clean": rows_clean}
+              "rows_clean": rows_clean, **bodies}
     out.write_text(json.dumps(result, indent=1))
     return result
 
@@ -160,6 +184,8 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
     ap.add_argument("--flip", action="store_true", help="tabulate the scores with test-time flip averaging")
     ap.add_argument("--clean", action="store_true", help="tabulate the scores on clean 2D (as the model ships)")
+    ap.add_argument("--bodies", choices=list(HELDOUT_BODIES),
+                    help="tabulate the scores on these held-out bodies (--split val runs whose training lacks them)")
     ap.add_argument("--rescore", action="store_true", help="evaluate finished runs again (plain and flip-averaged)")
     args = ap.parse_args()
     names = row_names(args.rows)
@@ -167,7 +193,7 @@ def main() -> None:
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                     if k in ("steps", "batch_size", "channels", "window", "threshold", "split") and v is not None)
           + f" --out {args.out}" + (" --report" if args.report else "") + (" --flip" if args.flip else "")
-          + (" --clean" if args.clean else ""))
+          + (" --clean" if args.clean else "") + (f" --bodies {args.bodies}" if args.bodies else ""))
     print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded | MPJVE |")
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
@@ -188,7 +214,8 @@ def main() -> None:
         if not results:
             print(f"| {Path(name).stem} | (not run) | | | | | | |")
             continue
-        s = summarise(results, "rows_clean" if args.clean else "rows_flip" if args.flip else "rows")
+        key = "rows_clean" if args.clean else f"rows_bodies_{args.bodies}" if args.bodies else "rows"
+        s = summarise(results, key + ("_flip" if args.flip and not args.clean else ""))
         seeds = ",".join(str(r["seed"]) for r in results)
         print(f"| {Path(name).stem} | {seeds} | {results[0]['steps']} × {results[0]['batch_size']} | {s['mpjpe']} | "
               f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} | {s['mpjve']} |", flush=True)

@@ -35,7 +35,7 @@ camera). 3D errors root-aligned in each camera's frame on the 14 joints whose de
 BlazePose and the mocap skeleton; spine, neck/nose and head top are reported apart.
 
 Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--scenes multi single]
-[--views 1 2 3 4] [--model CKPT]
+[--views 1 2 3 4] [--model CKPT [CKPT ...]] (several: one front-end pass, each lifter scored on it)
 [--set FIELD=VALUE ...] (front-end settings, occlupose.pipeline.RunConfig)
 """
 
@@ -55,7 +55,7 @@ from occlupose.data import load_mocap
 from occlupose.lifter import load_checkpoint
 from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
 from occlupose.multiview import Camera, read_qca, triangulate
-from occlupose.pipeline import RunConfig, run_video
+from occlupose.pipeline import RunConfig, lift_tracks, track_video
 from occlupose.skeleton import BONES, FLIP_PERMUTATION, to_h36m
 from occlupose.trajectory import Intrinsics, intrinsics_for, trajectory
 
@@ -314,16 +314,29 @@ def root_scores(track, cam: Camera, ref_cam: np.ndarray, frames: np.ndarray) -> 
 ROOT_ROWS: list[tuple[str, dict]] = []
 
 
-def run_scene(scene: str, args, model, cfg: RunConfig) -> list[tuple]:
+def same_track(track, tracks: list):
+    """The track of ``tracks`` (another lifter's, from the same front-end pass) with the same frames and 2D as
+    ``track`` (two people can share every frame)."""
+    if track is None:
+        return None
+    return next((t for t in tracks if np.array_equal(t.frames, track.frames)
+                 and np.array_equal(t.keypoints_2d, track.keypoints_2d)), None)
+
+
+def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
     """Runs every view of one scene, prints its reference and per-view scores; returns the score rows
-    (scene/view, system, well-defined joints, differing joints, head to head)."""
+    (scene/view, system, well-defined joints, differing joints, head to head). ``models``: system name ->
+    lifter, each lifting the same front-end pass; the first one's tracks place the scored person."""
     videos, calib = extract(Path(args.wheel), Path(args.work), SCENES[scene])
     cams = read_qca(calib)
-    runs = []
+    runs, lifted = [], []
     print(f"\n# Scene '{scene}' ({SCENES[scene]})")
     for v in videos:
-        r = run_video(v, model, cfg, progress=False)
+        tracked = track_video(v, cfg, progress=False)
+        by_model = {name: lift_tracks(tracked, m, cfg) for name, m in models.items()}
+        r = next(iter(by_model.values()))
         runs.append(r)
+        lifted.append(by_model)
         print(f"{v.name}: {len(r.tracks)} tracks, {r.frames} frames, front end {r.frames / r.front_end_seconds():.1f} "
               "frames/s")
     n = min(r.frames for r in runs)
@@ -376,16 +389,18 @@ def run_scene(scene: str, args, model, cfg: RunConfig) -> list[tuple]:
             continue
         ref_cam = cam.to_camera(X)
         ref2 = cam.project(X)
-        t = subject[i]
-        ours3 = np.full((n, 17, 3), np.nan)
-        ours2 = np.full((n, 17, 2), np.nan)
-        if t is not None:
-            keep = t.frames < n
-            ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
-        have = ok & np.isfinite(ours3).all((-1, -2))
-        if t is not None:
-            ROOT_ROWS.append((f"{scene}/{cam.name}", root_scores(t, cam, ref_cam, have)))
-        systems = {"occlupose": (ours3, ours2, have)}
+        systems = {}
+        for k, (name, result) in enumerate(lifted[i].items()):
+            t = subject[i] if k == 0 else same_track(subject[i], result.tracks)
+            ours3 = np.full((n, 17, 3), np.nan)
+            ours2 = np.full((n, 17, 2), np.nan)
+            if t is not None:
+                keep = t.frames < n
+                ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
+            have = ok & np.isfinite(ours3).all((-1, -2))
+            if t is not None and k == 0:
+                ROOT_ROWS.append((f"{scene}/{cam.name}", root_scores(t, cam, ref_cam, have)))
+            systems[name] = (ours3, ours2, have)
         if not args.no_mediapipe:
             mp2, mp3 = run_mediapipe(videos[i])
             mp2, mp3 = mp2[:n], mp3[:n]
@@ -428,6 +443,13 @@ def print_means(rows: list[tuple], where: str) -> None:
                   f"{m['p_mpjpe']:.0f} | {m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {frames} |")
 
 
+def system_name(ckpt: str | None, count: int) -> str:
+    """"occlupose", or with several lifters "occlupose RUN" (the checkpoint's folder, e.g. default-s0)."""
+    if count == 1:
+        return "occlupose"
+    return f"occlupose {Path(ckpt).parent.name if ckpt else 'shipped'}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel", required=True, help="pose2sim-*.whl (pip download --no-deps pose2sim==0.10.49)")
@@ -435,7 +457,8 @@ def main() -> None:
     ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--max-reproj", type=float, default=40.0, help="px above which a view is dropped for a joint")
     ap.add_argument("--no-mediapipe", action="store_true")
-    ap.add_argument("--model", help="lifter checkpoint to score (default: the shipped model)")
+    ap.add_argument("--model", nargs="+", default=[None],
+                    help="lifter checkpoints to score on one front-end pass (default: the shipped model)")
     ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                     help="front-end settings (occlupose.pipeline.RunConfig fields), e.g. smoothing=none")
     ap.add_argument("--scenes", nargs="+", choices=list(SCENES), default=list(SCENES),
@@ -448,11 +471,11 @@ def main() -> None:
                     help="with --rebuild-reference: place the crops by a triangulation of this run's tracks")
     args = ap.parse_args()
     t0 = time.time()
-    model = load_checkpoint(args.model).model
+    models = {system_name(ckpt, len(args.model)): load_checkpoint(ckpt).model for ckpt in args.model}
     cfg = run_config(args.set)
     rows = []
     for scene in args.scenes:
-        scene_rows = run_scene(scene, args, model, cfg)
+        scene_rows = run_scene(scene, args, models, cfg)
         print_means(scene_rows, f"the views of scene '{scene}'")
         rows += scene_rows
     if len(args.scenes) > 1:
@@ -470,7 +493,8 @@ def main() -> None:
               f"{np.mean([r['pct_distance'] for r in sel]):.1f} | {np.mean([r['depth_pct'] for r in sel]):.1f} | "
               f"{sum(r['frames'] for r in sel)} |")
     sets = (" --set " + " ".join(args.set)) if args.set else ""
-    print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{sets}")
+    given = (" --model " + " ".join(args.model)) if args.model != [None] else ""
+    print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{given}{sets}")
 
 if __name__ == "__main__":
     main()

@@ -1,9 +1,17 @@
 import numpy as np
 import pytest
 
-from occlupose.augment import AugmentConfig, Augmenter, DetectorConfig, OccluderConfig, _ar1, swap_mask
+from occlupose.augment import (
+    AugmentConfig,
+    Augmenter,
+    DetectorConfig,
+    OccluderConfig,
+    _ar1,
+    body_scales,
+    swap_mask,
+)
 from occlupose.data import sample_windows
-from occlupose.skeleton import FLIP_PERMUTATION
+from occlupose.skeleton import FLIP_PERMUTATION, SYMMETRIC_BONES, bone_lengths
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +117,26 @@ def test_left_right_swaps_come_in_pairs_and_stretches():
     assert runs.max() <= 10 and 0.4 < (runs > 0).mean() < 0.6
     with pytest.raises(ValueError, match="swap_frames"):
         DetectorConfig(swap_frames=(5, 2))
+
+
+def test_body_scales_are_symmetric_clipped_and_log_normal():
+    s = body_scales(np.random.default_rng(0), 20000, 0.1)
+    assert s.shape == (20000, 16)
+    np.testing.assert_array_equal(s[:, SYMMETRIC_BONES[:, 0]], s[:, SYMMETRIC_BONES[:, 1]])
+    log = np.log(s)
+    assert np.abs(log).max() <= 0.2 + 1e-12
+    assert abs(log.mean()) < 0.005 and 0.085 < log.std() < 0.1  # clipping at 2 std trims the spread a little
+
+
+def test_bone_scaling_gives_each_window_its_own_constant_body(mocap):
+    keys = mocap.keys("train")
+    clip = mocap.clips[keys[0]][:32]
+    world = np.stack([clip, clip])  # (2, 32, 17, 3): the same motion twice
+    cfg = AugmentConfig(bone_scale_std=0.2)
+    b = Augmenter(cfg)(np.random.default_rng(3), world)
+    ratio = bone_lengths(b.poses_3d) / bone_lengths(clip)[None]  # (2, 32, 16)
+    np.testing.assert_allclose(ratio, ratio[:, :1].repeat(32, 1), rtol=1e-4)  # one body per window
+    assert np.abs(ratio[0, 0] - ratio[1, 0]).max() > 0.01  # two windows, two bodies
+    assert np.abs(np.log(ratio)).max() <= 0.4 + 1e-4
+    plain = Augmenter(AugmentConfig())(np.random.default_rng(3), world)
+    np.testing.assert_allclose(bone_lengths(plain.poses_3d), bone_lengths(clip)[None].repeat(2, 0), rtol=1e-4)

@@ -11,6 +11,7 @@ from occlupose.skeleton import (
     SYMMETRIC_BONES,
     J,
     bone_lengths,
+    scale_bones,
     to_h36m,
 )
 
@@ -37,6 +38,28 @@ def test_bone_lengths():
     p = np.zeros((17, 3))
     p[J["r_hip"]] = [0.3, 0.4, 0]
     assert bone_lengths(p)[0] == pytest.approx(0.5)
+
+
+def test_scale_bones_moves_the_chain_below_a_scaled_bone(rng):
+    p = rng.normal(0, 0.3, (2, 17, 3))
+    np.testing.assert_allclose(scale_bones(p, np.ones((2, 16))), p, atol=1e-12)
+    s = np.ones((2, 16))
+    s[:, J["r_knee"] - 1] = 2.0  # the right thigh (bone 1 ends at the right knee)
+    q = scale_bones(p, s)
+    thigh = p[:, J["r_knee"]] - p[:, J["r_hip"]]
+    # knee and ankle move by the extra thigh; everything off that chain stays
+    np.testing.assert_allclose(q[:, J["r_knee"]], p[:, J["r_knee"]] + thigh)
+    np.testing.assert_allclose(q[:, J["r_ankle"]], p[:, J["r_ankle"]] + thigh)
+    others = [j for j in range(17) if j not in (J["r_knee"], J["r_ankle"])]
+    np.testing.assert_allclose(q[:, others], p[:, others], atol=1e-12)
+    # any scales: lengths multiply, directions stay, the root stays
+    s = rng.uniform(0.5, 1.5, (2, 16))
+    q = scale_bones(p, s)
+    np.testing.assert_allclose(bone_lengths(q), bone_lengths(p) * s)
+    vp, vq = (x[:, BONES[:, 1]] - x[:, BONES[:, 0]] for x in (p, q))
+    np.testing.assert_allclose(vq / np.linalg.norm(vq, axis=-1, keepdims=True),
+                               vp / np.linalg.norm(vp, axis=-1, keepdims=True), atol=1e-12)
+    np.testing.assert_allclose(q[:, 0], p[:, 0])
 
 
 def _coco(rng):

@@ -27,7 +27,7 @@ import numpy as np
 from .camera import VirtualViewConfig, sample_virtual_rotations, studio_rotations
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
-from .skeleton import FLIP_PERMUTATION
+from .skeleton import BONES, FLIP_PERMUTATION, SYMMETRIC_BONES, scale_bones
 from .validate import at_least, ordered, positive, within
 
 
@@ -98,9 +98,14 @@ class AugmentConfig:
     #: fraction of windows given the clean projected 2D with confidence 1 for every joint (what ``evaluate
     #: --clean`` feeds), so that perfect input is not outside the training distribution
     clean_prob: float = 0.0
+    #: body proportions per window: each bone (a left bone and its right twin alike) made exp(N(0, std)) times
+    #: as long, the draw clipped to 2 std, so that the lifter sees more bodies than the training file's few
+    #: skeletons (its 11 training subjects share two); 0: the bodies as recorded
+    bone_scale_std: float = 0.0
 
     def __post_init__(self) -> None:
         within(self, 0.0, 1.0, "perspective_prob", "clean_prob")
+        within(self, 0.0, 1.0, "bone_scale_std")
         positive(self, "min_distance", "fps")
         ordered(self, "min_distance", "max_distance")
         if not self.virtual_views and not self.fixed_azimuths_deg:
@@ -120,6 +125,13 @@ class Batch:
     reliable: np.ndarray  # (B, T, 17) bool, conf >= threshold
     #: (B, T, 3) the root's position in the camera frame, metres, for perspective windows (NaN for orthographic)
     root: np.ndarray | None = None
+
+
+def body_scales(rng: np.random.Generator, b: int, std: float) -> np.ndarray:
+    """(b, 16) bone scale factors, log-normal with ``std``, clipped to 2 std, equal for left/right twins."""
+    log = np.clip(rng.normal(0.0, std, (b, len(BONES))), -2 * std, 2 * std)
+    log[:, SYMMETRIC_BONES[:, 1]] = log[:, SYMMETRIC_BONES[:, 0]]
+    return np.exp(log)
 
 
 def swap_mask(rng: np.random.Generator, b: int, t: int, det: DetectorConfig) -> np.ndarray:
@@ -193,6 +205,8 @@ class Augmenter:
         cfg, det = self.cfg, self.cfg.detector
         world = np.asarray(world, dtype=np.float64)
         b, t = world.shape[:2]
+        if cfg.bone_scale_std > 0:  # drawn only when asked for, so other configs keep their random stream
+            world = scale_bones(world, body_scales(rng, b, cfg.bone_scale_std)[:, None])
         rot = self.cameras(rng, b) if rotations is None else rotations
         persp = rng.random(b) < cfg.perspective_prob if perspective is None else np.asarray(perspective)
         # camera frame with the window's trajectory (needed for perspective), root of frame 0 at the origin

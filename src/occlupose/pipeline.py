@@ -381,10 +381,17 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
               backend: PoseBackend | None = None, progress: bool = True) -> RunResult:
     """The whole pipeline. ``model``: a PoseLifter (see lifter.load_checkpoint). Tracks come out numbered
     0, 1, ... in order of first appearance; a result with no tracks means no person was found."""
+    return lift_tracks(track_video(path, cfg, detector, backend, progress), model, cfg)
+
+
+def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResult:
+    """The lifting half of :func:`run_video`, on what :func:`track_video` returned (so that one front-end pass
+    can be lifted by several models)."""
     from .lifter import lift
 
     occlusion = cfg.occlusion or model.cfg.encoding.filter
-    info, found, frame_range, seconds, times, problems = track_video(path, cfg, detector, backend, progress)
+    info, found, frame_range, seconds, times, problems = tracked
+    seconds = dict(seconds)
     camera, camera_note = intrinsics_for(info.width, info.height, cfg.focal, cfg.fov)
     t0 = time.perf_counter()
     tracks: list[PersonTrack] = []

@@ -48,6 +48,27 @@ def bone_lengths(poses: np.ndarray) -> np.ndarray:
     return np.linalg.norm(poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :], axis=-1)
 
 
+def _ancestry() -> np.ndarray:
+    """(17, 16): 1 where bone b (a row of BONES) lies on the chain from the root to joint j."""
+    a = np.zeros((NUM_JOINTS, len(BONES)))
+    for j in range(1, NUM_JOINTS):  # built once at import; the 17-joint tree is walked, never the poses
+        k = j
+        while k != ROOT:
+            a[j, k - 1] = 1.0  # bone k-1 ends at joint k (BONES[:, 1] is 1..16)
+            k = PARENTS[k]
+    return a
+
+
+ANCESTRY = _ancestry()
+
+
+def scale_bones(poses: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Poses (..., 17, 3) rebuilt with each bone (row of BONES) ``scales`` (..., 16) times as long, the root
+    where it was and every bone's direction kept: another body doing the same motion."""
+    bones = poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :]
+    return poses[..., ROOT:ROOT + 1, :] + np.einsum("jb,...bd->...jd", ANCESTRY, bones * scales[..., None])
+
+
 # --- Mappings from other layouts ---------------------------------------------------------------------
 
 COCO17_NAMES: tuple[str, ...] = (
