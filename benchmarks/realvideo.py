@@ -287,6 +287,74 @@ def score(pred3: np.ndarray | None, pred2: np.ndarray | None, ref_cam: np.ndarra
     return out
 
 
+#: ``--occlude legs``: the joints a panel in front of the scored person's legs is placed over
+LEGS = np.array([1, 2, 3, 4, 5, 6])
+
+
+def legs_panel(ref2: np.ndarray, size: tuple[int, int], share: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed grey panel in front of the person's legs for the middle ``share`` of the clip, as a desk, a car
+    or a railing would stand: it spans their hips, knees and ankles over those frames (from the hips' median
+    height, 10 % of their height wider on each side and below). ``ref2``: (n, 17, 2) the reference projected
+    into the view. Returns the panel (x0, y0, x1, y1) in pixels and the (n,) frames it is there."""
+    n = len(ref2)
+    on = np.zeros(n, bool)
+    on[int(n * (1 - share) / 2):int(n * (1 + share) / 2)] = True
+    legs, body = ref2[on][:, LEGS], ref2[on][:, WELL_DEFINED]
+    height = float(np.nanmedian(np.nanmax(body[..., 1], 1) - np.nanmin(body[..., 1], 1)))
+    top = float(np.nanmedian(ref2[on][:, [1, 4], 1]))
+    x0, x1 = np.nanmin(legs[..., 0]) - 0.1 * height, np.nanmax(legs[..., 0]) + 0.1 * height
+    y1 = np.nanmax(legs[..., 1]) + 0.1 * height
+    w, h = size
+    return np.array([max(0.0, x0), max(0.0, top), min(float(w), x1), min(float(h), y1)]), on
+
+
+def under_panel(ref2: np.ndarray, panel: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """(n, 17) joints whose reference projection the panel covers (in the frames it is there)."""
+    x, y = ref2[..., 0], ref2[..., 1]
+    inside = (x >= panel[0]) & (x <= panel[2]) & (y >= panel[1]) & (y <= panel[3])
+    return inside & on[:, None]
+
+
+def panelled_copy(video: Path, dst: Path, panel: np.ndarray, on: np.ndarray) -> None:
+    """``video`` with a mid-grey ``panel`` (x0, y0, x1, y1) drawn in the frames ``on``."""
+    from occlupose.video import VideoWriter, probe, read_frames
+
+    info = probe(video)
+    x0, y0, x1, y1 = (int(round(v)) for v in panel)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with VideoWriter(dst, info.fps, info.width, info.height, crf=18) as w:
+        for i, stamp, frame in read_frames(video):
+            if i < len(on) and on[i]:
+                frame = frame.copy()
+                frame[y0:y1, x0:x1] = 128
+            w.write(frame, stamp)
+
+
+def score_hidden(pred3: np.ndarray, pred2: np.ndarray | None, ref_cam: np.ndarray, ref2: np.ndarray,
+                 ok: np.ndarray, hidden: np.ndarray, front: tuple | None = None, focal: float = np.nan
+                 ) -> dict[str, float]:
+    """Errors on the hidden well-defined joints alone (``hidden`` (n, 17)), frames ``ok``: 3D root-aligned and
+    after Procrustes alignment of the whole pose, 2D in px and in metres at the joint's depth (``focal`` px);
+    with ``front`` = (reliable, C*) (n, 17) of a front end, the share of them the occlusion filter flagged
+    missing (C* below b) and their mean C*."""
+    sel = ok & hidden[:, WELL_DEFINED].any(1)
+    m = hidden[sel][:, WELL_DEFINED]
+    out: dict[str, float] = {"frames": int(sel.sum()), "joints": int(m.sum())}
+    if not m.any():
+        return out
+    p = np.nan_to_num(pred3 - pred3[:, :1])[sel][:, WELL_DEFINED]
+    g = np.nan_to_num(ref_cam - ref_cam[:, :1])[sel][:, WELL_DEFINED]
+    out.update(mpjpe=1000 * mpjpe(p, g, m), p_mpjpe=1000 * p_mpjpe(p, g, m))
+    if front is not None:
+        trusted, conf = (a[sel][:, WELL_DEFINED][m] for a in front)
+        out.update(flagged=100 * float((~trusted).mean()), conf=float(np.nanmean(conf)))
+    if pred2 is not None:
+        err = np.linalg.norm(pred2[sel][:, WELL_DEFINED] - ref2[sel][:, WELL_DEFINED], axis=-1)[m]
+        out.update(err_2d_px=float(np.nanmean(err)),
+                   err_2d_m=float(np.nanmean(err * ref_cam[sel][:, WELL_DEFINED, 2][m] / focal)))
+    return out
+
+
 def root_scores(track, cam: Camera, ref_cam: np.ndarray, frames: np.ndarray) -> dict[str, dict[str, float]]:
     """Where the scored person is (occlupose.trajectory) against the reference's pelvis in the view's camera
     frame, on ``frames``: placed with the calibrated focal length, and with the default assumed field of view."""
@@ -331,6 +399,21 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
     cams = read_qca(calib)
     runs, lifted = [], []
     print(f"\n# Scene '{scene}' ({SCENES[scene]})")
+    ref_path = Path(args.reference.format(scene=scene))
+    panels: list[tuple[np.ndarray, np.ndarray]] = []
+    if args.occlude:  # every system sees the same panelled copies; the reference is the frozen one
+        if not ref_path.is_file() or args.rebuild_reference:
+            raise SystemExit(f"--occlude scores against the frozen reference {ref_path}; build it without --occlude")
+        with np.load(ref_path) as z:
+            world = z["world"]
+        for i, (v, cam) in enumerate(zip(videos, cams)):
+            panel, on = legs_panel(cam.project(world), cam.size)
+            panels.append((panel, on))
+            copy = Path(args.work) / "occluded" / scene / v.name
+            panelled_copy(v, copy, panel, on)
+            videos[i] = copy
+            print(f"{v.name}: panel over the legs {np.round(panel).astype(int).tolist()} px in frames "
+                  f"{np.flatnonzero(on)[0]}-{np.flatnonzero(on)[-1]}")
     for v in videos:
         tracked = track_video(v, cfg, progress=False)
         by_model = {name: lift_tracks(tracked, m, cfg) for name, m in models.items()}
@@ -340,7 +423,6 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
         print(f"{v.name}: {len(r.tracks)} tracks, {r.frames} frames, front end {r.frames / r.front_end_seconds():.1f} "
               "frames/s")
     n = min(r.frames for r in runs)
-    ref_path = Path(args.reference.format(scene=scene))
     if args.rebuild_reference or not ref_path.is_file():
         placement, placed_by = None, git_revision()
         if ref_path.is_file() and not args.new_placement:  # keep where the crops go, redo the careful 2D
@@ -394,25 +476,30 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
             t = subject[i] if k == 0 else same_track(subject[i], result.tracks)
             ours3 = np.full((n, 17, 3), np.nan)
             ours2 = np.full((n, 17, 2), np.nan)
+            trusted = np.zeros((n, 17), bool)
+            conf = np.full((n, 17), np.nan)
             if t is not None:
                 keep = t.frames < n
                 ours3[t.frames[keep]], ours2[t.frames[keep]] = t.poses_3d[keep], t.keypoints_2d[keep]
+                trusted[t.frames[keep]], conf[t.frames[keep]] = t.reliable[keep], t.confidence[keep]
             have = ok & np.isfinite(ours3).all((-1, -2))
             if t is not None and k == 0:
                 ROOT_ROWS.append((f"{scene}/{cam.name}", root_scores(t, cam, ref_cam, have)))
-            systems[name] = (ours3, ours2, have)
+            systems[name] = (ours3, ours2, have, (trusted, conf))
         if not args.no_mediapipe:
             mp2, mp3 = run_mediapipe(videos[i])
             mp2, mp3 = mp2[:n], mp3[:n]
             dist = np.linalg.norm(mp2 - ref2, axis=-1)
             on_subject = np.isfinite(dist).all(-1) & (np.median(np.nan_to_num(dist, nan=1e9), -1) < 0.1 * cam.size[1])
-            systems["MediaPipe"] = (mp3, mp2, ok & on_subject)
-        systems["mean pose"] = (np.repeat(mean_pose_in_camera(cam)[None], n, 0), None, ok)
-        common = np.logical_and.reduce([fr for _, _, fr in systems.values()])
-        for name, (p3, p2, frames) in systems.items():
+            systems["MediaPipe"] = (mp3, mp2, ok & on_subject, None)
+        systems["mean pose"] = (np.repeat(mean_pose_in_camera(cam)[None], n, 0), None, ok, None)
+        common = np.logical_and.reduce([fr for _, _, fr, _ in systems.values()])
+        hidden = under_panel(ref2, *panels[i]) if panels else np.zeros((n, 17), bool)
+        for name, (p3, p2, frames, trusted) in systems.items():
             rows.append((f"{scene}/{cam.name}", name, score(p3, p2, ref_cam, ref2, frames, WELL_DEFINED),
                          score(p3, None, ref_cam, ref2, frames, DIFFERENT),
-                         score(p3, p2, ref_cam, ref2, common, WELL_DEFINED)))
+                         score(p3, p2, ref_cam, ref2, common, WELL_DEFINED),
+                         score_hidden(p3, p2, ref_cam, ref2, common, hidden, trusted, float(cam.K[0, 0]))))
     print_rows(rows, f"Scores on scene '{scene}'")
     return rows
 
@@ -422,7 +509,7 @@ def print_rows(rows: list[tuple], title: str) -> None:
     print("| view | system | frames | 2D px | 2D accel px | MPJPE | P-MPJPE | N-MPJPE | accel mm | "
           "MPJPE spine/neck/head |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for view, name, s, d, _ in rows:
+    for view, name, s, d, *_ in rows:
         print(f"| {view} | {name} | {s['frames']} | {s.get('err_2d_px', np.nan):.1f} | "
               f"{s.get('accel_2d_px', np.nan):.1f} | {s.get('mpjpe', np.nan):.0f} | {s.get('p_mpjpe', np.nan):.0f} | "
               f"{s.get('n_mpjpe', np.nan):.0f} | {s.get('accel_3d_mm', np.nan):.1f} | {d.get('mpjpe', np.nan):.0f} |")
@@ -441,13 +528,28 @@ def print_means(rows: list[tuple], where: str) -> None:
             frames = sum(s["frames"] for s in sel)
             print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.0f} | "
                   f"{m['p_mpjpe']:.0f} | {m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {frames} |")
+    if not any(r[5]["joints"] for r in rows):
+        return
+    print(f"\n### Mean over {where}: the joints under the panel alone (--occlude), head to head\n")
+    print("| system | views | 2D px | 2D m at the subject | C* | flagged missing % | MPJPE | "
+          "P-MPJPE (whole pose aligned) | joint-frames |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r[1] for r in rows):
+        sel = [r[5] for r in rows if r[1] == name and r[5]["joints"]]
+        m = {k: np.mean([s.get(k, np.nan) for s in sel])
+             for k in ("err_2d_px", "err_2d_m", "conf", "flagged", "mpjpe", "p_mpjpe")}
+        print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['err_2d_m']:.3f} | {m['conf']:.2f} | "
+              f"{m['flagged']:.0f} | {m['mpjpe']:.0f} | {m['p_mpjpe']:.0f} | {sum(s['joints'] for s in sel)} |")
 
 
-def system_name(ckpt: str | None, count: int) -> str:
-    """"occlupose", or with several lifters "occlupose RUN" (the checkpoint's folder, e.g. default-s0)."""
-    if count == 1:
-        return "occlupose"
-    return f"occlupose {Path(ckpt).parent.name if ckpt else 'shipped'}"
+def system_names(ckpts: list[str | None]) -> list[str]:
+    """"occlupose", or with several lifters "occlupose RUN" (the checkpoint's folder, e.g. default-s0, with
+    the folder above it where two share that name)."""
+    if len(ckpts) == 1:
+        return ["occlupose"]
+    short = [Path(c).parent.name if c else "shipped" for c in ckpts]
+    full = [str(Path(*Path(c).parent.parts[-2:])) if c else "shipped" for c in ckpts]
+    return [f"occlupose {f if short.count(s) > 1 else s}" for s, f in zip(short, full)]
 
 
 def main() -> None:
@@ -461,6 +563,9 @@ def main() -> None:
                     help="lifter checkpoints to score on one front-end pass (default: the shipped model)")
     ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                     help="front-end settings (occlupose.pipeline.RunConfig fields), e.g. smoothing=none")
+    ap.add_argument("--occlude", choices=["legs"],
+                    help="score on copies of the views with a grey panel in front of the person's legs for the "
+                         "middle 60 %% of the clip (the joints under it are also scored apart)")
     ap.add_argument("--scenes", nargs="+", choices=list(SCENES), default=list(SCENES),
                     help="multi: the woman in grey beside the treadmill (the man there is not followed in every "
                          "view); single: the man walking across the platform")
@@ -471,7 +576,7 @@ def main() -> None:
                     help="with --rebuild-reference: place the crops by a triangulation of this run's tracks")
     args = ap.parse_args()
     t0 = time.time()
-    models = {system_name(ckpt, len(args.model)): load_checkpoint(ckpt).model for ckpt in args.model}
+    models = {name: load_checkpoint(ckpt).model for name, ckpt in zip(system_names(args.model), args.model)}
     cfg = run_config(args.set)
     rows = []
     for scene in args.scenes:
@@ -493,6 +598,7 @@ def main() -> None:
               f"{np.mean([r['pct_distance'] for r in sel]):.1f} | {np.mean([r['depth_pct'] for r in sel]):.1f} | "
               f"{sum(r['frames'] for r in sel)} |")
     sets = (" --set " + " ".join(args.set)) if args.set else ""
+    sets += f" --occlude {args.occlude}" if args.occlude else ""
     given = (" --model " + " ".join(args.model)) if args.model != [None] else ""
     print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{given}{sets}")
 

@@ -48,10 +48,19 @@ class DetectorConfig:
     #: of ``swap_frames`` frames (real detectors do, confidently: a heavy tail plain jitter does not have)
     swap_prob: float = 0.0
     swap_frames: tuple[int, int] = (5, 25)
+    #: joints hidden by an object (the virtual occluder), where the guesses differ from self-occlusion: their
+    #: offset sigma (m per coordinate) and mean confidence; None: as for self-occlusion
+    #: (``occluded_offset_sigma``, ``occluded_conf``)
+    object_offset_sigma: float | None = None
+    object_conf: float | None = None
 
     def __post_init__(self) -> None:
         at_least(self, 0.0, "visible_sigma", "occluded_offset_sigma", "occluded_drift_sigma", "conf_std",
                  "conf_bias_std", "flow_noise")
+        if self.object_offset_sigma is not None:
+            at_least(self, 0.0, "object_offset_sigma")
+        if self.object_conf is not None:
+            within(self, 0.0, 1.0, "object_conf")
         within(self, 0.0, 0.999, "visible_corr")
         within(self, 0.0, 1.0, "mirror_prob", "visible_conf", "occluded_conf", "miss_prob", "swap_prob")
         if not 1 <= self.swap_frames[0] <= self.swap_frames[1]:
@@ -225,7 +234,8 @@ class Augmenter:
         gt_2d = cam_abs[..., :2] / z[..., None]
         # metres at the subject -> 2D units, per window (depth of the root over the window)
         unit = np.where(persp, 1.0 / np.where(persp, dist, 1.0), 1.0)
-        occluded = ~vis | virtual_occluder_mask(rng, gt_2d, unit, cfg.occluder, cfg.fps)
+        by_object = virtual_occluder_mask(rng, gt_2d, unit, cfg.occluder, cfg.fps)
+        occluded = ~vis | by_object
 
         u = unit[:, None, None, None]
         jitter = _ar1(rng, (b, t, 17, 2), det.visible_corr, det.visible_sigma) * u
@@ -233,6 +243,9 @@ class Augmenter:
         offset = rng.normal(0, det.occluded_offset_sigma, (b, 1, 17, 2)) * u
         drift = np.cumsum(rng.normal(0, det.occluded_drift_sigma, (b, t, 17, 2)), axis=1) * u
         use_mirror = rng.random((b, 1, 17)) < det.mirror_prob
+        if det.object_offset_sigma is not None:  # drawn only when asked for: other configs keep their stream
+            object_offset = rng.normal(0, det.object_offset_sigma, (b, 1, 17, 2)) * u
+            offset = np.where(by_object[..., None] & vis[..., None], object_offset, offset)
         wrong = np.where(use_mirror[..., None], mirrored + jitter, gt_2d + offset + drift)
         det_2d = np.where(occluded[..., None], wrong, gt_2d + jitter)
         if det.swap_prob > 0:  # drawn only when asked for, so other configs keep their random stream
@@ -242,6 +255,8 @@ class Augmenter:
         missed = rng.random((b, t, 17)) < det.miss_prob
         low = occluded | missed
         mean = np.where(low, det.occluded_conf, det.visible_conf) + bias
+        if det.object_conf is not None:
+            mean = np.where(by_object & vis, det.object_conf + bias, mean)
         conf = np.clip(mean + rng.normal(0, det.conf_std, (b, t, 17)), 0.0, 1.0)
 
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
