@@ -22,7 +22,7 @@ def random_track(rng, b=3, t=24):
     return kp, conf
 
 
-@pytest.mark.parametrize("mode", ["paper", "soft", "unaware"])
+@pytest.mark.parametrize("mode", ["paper", "soft", "unaware", "gated"])
 def test_numpy_and_torch_encodings_agree(mode):
     kp, conf = random_track(np.random.default_rng(3))
     enc = InputEncoding(mode=mode)
@@ -75,7 +75,11 @@ def test_each_mode_shows_what_it_says():
     np.testing.assert_allclose(soft.x[:, 13, 2], 0.2)  # ... with its confidence
     np.testing.assert_allclose(soft.x[:, 0, 2], 0.9)
     np.testing.assert_allclose(unaware.x[:, 13, 2], 1.0)  # unaware: every guess is as good as any
-    for e in (paper, soft, unaware):  # a position that does not exist is zero with a zero third channel
+    gated = encode(kp, conf, InputEncoding(mode="gated"))
+    assert (gated.x[:, 13] == 0).all()  # gated: below b dropped as in the paper ...
+    np.testing.assert_allclose(gated.x[:, 0, 2], 0.9)  # ... a kept joint carries its confidence
+    np.testing.assert_allclose(gated.x[:, 1, :2], paper.x[:, 1, :2])
+    for e in (paper, soft, unaware, gated):  # a position that does not exist is zero with a zero third channel
         assert (e.x[4, 12] == 0).all() and np.isfinite(e.x).all()
     assert not paper.reliable[:, 13].any() and paper.reliable[:, 0].all()
     with pytest.raises(ValueError, match="mode"):

@@ -25,7 +25,8 @@ class ModelConfig:
     #: smooth the 2D with a 2D TCN before lifting (Table 2, "2D TCN")
     use_2d_tcn: bool = True
     #: how keypoints and C* become the network's input (mode "paper": missing joints zeroed and flagged, Table 2
-    #: "Occ Aware"; "unaware": every guess as reliable; "soft": every guess kept with C* beside it), with b, sigma
+    #: "Occ Aware"; "unaware": every guess as reliable; "soft": every guess kept with C* beside it; "gated": the
+    #: paper's drop with C* beside the kept joints), with b, sigma
     encoding: InputEncoding = field(default_factory=InputEncoding)
     discriminator_channels: int = 64
     #: frame rate the model works at; inputs are resampled to it

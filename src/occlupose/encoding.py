@@ -11,6 +11,9 @@ Modes (``x`` is (..., T, 17, 3): normalised position and a third channel per joi
   low-confidence guess instead of being told to ignore it. b still picks the joints that set the
   normalisation and that the Eq. 8 regulariser looks at.
 * ``unaware``: every guess kept, flag 1 (the occlusion-unaware baseline of Table 2).
+* ``gated``: the paper's rule for what is shown (below b zeroed: behind a real object the guesses are bad and
+  often above 0.3, docs/results.md "Behind a real object"), with C* itself as the third channel of the joints
+  that are shown (0 for the dropped ones), so a trusted joint's confidence is not thrown away either.
 
 Normalisation (all modes): each frame is centred on the pelvis (interpolated over time where the pelvis is
 missing), and the sequence is divided by one scale, the median over frames of the RMS distance of the
@@ -29,7 +32,9 @@ import torch
 from .occlusion import OcclusionFilterConfig, normalize_2d
 from .validate import at_least, positive, within
 
-MODES = ("paper", "soft", "unaware")
+MODES = ("paper", "soft", "unaware", "gated")
+#: modes that zero and flag the keypoints below b (the paper's "missing")
+DROPPING = ("paper", "gated")
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,8 @@ def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, n
 
 def _channels(enc: InputEncoding, reliable, exists, conf, as_float):
     """(which positions are shown (0/1), the third channel) for either array library: the mode's one rule."""
-    shown = as_float(reliable if enc.mode == "paper" else exists)
-    third = {"paper": shown, "soft": conf}.get(enc.mode, as_float(exists))
+    shown = as_float(reliable if enc.mode in DROPPING else exists)
+    third = {"paper": shown, "soft": conf, "gated": conf * shown}.get(enc.mode, as_float(exists))
     return shown, third
 
 

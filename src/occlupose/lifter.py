@@ -18,7 +18,7 @@ from torch import nn
 
 from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
-from .encoding import Encoded, encode
+from .encoding import DROPPING, Encoded, encode
 from .models import TCN, Lifter3D
 from .safeio import atomic_file
 from .skeleton import FLIP_PERMUTATION
@@ -45,7 +45,7 @@ class PoseLifter(nn.Module):
             smooth = self.tcn2d(x)
             # paper: the 2D TCN does not fill missing keypoints, they stay zero and flagged for the 3D TCN;
             # soft: every smoothed guess goes on with its confidence
-            shown = smooth * third if self.cfg.encoding.mode == "paper" else smooth
+            shown = smooth * (third > 0) if self.cfg.encoding.mode in DROPPING else smooth
             x = torch.cat([shown, third], dim=-1)
         else:
             smooth = x[..., :2]

@@ -60,7 +60,9 @@ def contract(loaded: LoadedModel) -> dict:
     third = {"paper": f"1 if the joint's confidence >= {enc.threshold} (its position is then kept), else 0 "
                       "(its position is set to 0)",
              "soft": "the joint's confidence C* in [0, 1] (every position is kept)",
-             "unaware": "1 for every joint that has a position"}[enc.mode]
+             "unaware": "1 for every joint that has a position",
+             "gated": f"the joint's confidence C* if it is >= {enc.threshold} (its position is then kept), else 0 "
+                      "(its position is set to 0)"}[enc.mode]
     centre = (f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}; linearly interpolated "
               "between such frames and held before the first and after the last; if no frame has it, the mean of "
               f"the joints with confidence >= {enc.threshold}, likewise")

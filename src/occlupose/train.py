@@ -25,7 +25,7 @@ from .augment import Augmenter
 from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, extra_mocap_path, load_mocap, merge_mocap, sample_windows
-from .encoding import encode
+from .encoding import DROPPING, encode
 from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, save_checkpoint
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
@@ -95,7 +95,7 @@ def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg:
     e = encode(b.det_2d, b.conf, cfg.model.encoding)
     gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.frame_scale()
     # Eq. 3 supervises the 2D TCN on the reliable joints (paper); a soft model's 2D TCN corrects every guess
-    l2d_mask = e.reliable if cfg.model.encoding.mode == "paper" else np.ones_like(e.reliable)
+    l2d_mask = e.reliable if cfg.model.encoding.mode in DROPPING else np.ones_like(e.reliable)
     return {
         "x": e.x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": l2d_mask,
         "visible": ~b.occluded, "unreliable": ~e.reliable, "zeta": data.supervised[clip].astype(np.float32),
