@@ -142,8 +142,8 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     for name in HELDOUT_BODIES if split == "val" else ():
         if name not in cfg.extra_data:
             where = heldout_bodies(name)
-            bodies[f"rows_bodies_{name}"], bodies[f"rows_bodies_{name}_flip"] = score(False, where=where), score(
-                True, where=where)
+            bodies[f"rows_bodies_{name}"] = score(False, where=where)
+            bodies[f"rows_bodies_{name}_flip"] = score(True, where=where)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
               "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
               "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,

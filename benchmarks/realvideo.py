@@ -50,6 +50,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from occlusion_ids import hidden_copy  # this folder is on the path: run as a script, or as detector_errors does
 
 from occlupose.data import load_mocap
 from occlupose.lifter import load_checkpoint
@@ -315,21 +316,6 @@ def under_panel(ref2: np.ndarray, panel: np.ndarray, on: np.ndarray) -> np.ndarr
     return inside & on[:, None]
 
 
-def panelled_copy(video: Path, dst: Path, panel: np.ndarray, on: np.ndarray) -> None:
-    """``video`` with a mid-grey ``panel`` (x0, y0, x1, y1) drawn in the frames ``on``."""
-    from occlupose.video import VideoWriter, probe, read_frames
-
-    info = probe(video)
-    x0, y0, x1, y1 = (int(round(v)) for v in panel)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(dst, info.fps, info.width, info.height, crf=18) as w:
-        for i, stamp, frame in read_frames(video):
-            if i < len(on) and on[i]:
-                frame = frame.copy()
-                frame[y0:y1, x0:x1] = 128
-            w.write(frame, stamp)
-
-
 def score_hidden(pred3: np.ndarray, pred2: np.ndarray | None, ref_cam: np.ndarray, ref2: np.ndarray,
                  ok: np.ndarray, hidden: np.ndarray, front: tuple | None = None, focal: float = np.nan
                  ) -> dict[str, float]:
@@ -410,7 +396,9 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
             panel, on = legs_panel(cam.project(world), cam.size)
             panels.append((panel, on))
             copy = Path(args.work) / "occluded" / scene / v.name
-            panelled_copy(v, copy, panel, on)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            # occlusion_ids' grey panel, drawn on whole pixels, not grown
+            hidden_copy(v, copy, dict.fromkeys(np.flatnonzero(on).tolist(), np.round(panel)), grow=0.0)
             videos[i] = copy
             print(f"{v.name}: panel over the legs {np.round(panel).astype(int).tolist()} px in frames "
                   f"{np.flatnonzero(on)[0]}-{np.flatnonzero(on)[-1]}")
@@ -495,11 +483,11 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
         systems["mean pose"] = (np.repeat(mean_pose_in_camera(cam)[None], n, 0), None, ok, None)
         common = np.logical_and.reduce([fr for _, _, fr, _ in systems.values()])
         hidden = under_panel(ref2, *panels[i]) if panels else np.zeros((n, 17), bool)
-        for name, (p3, p2, frames, trusted) in systems.items():
+        for name, (p3, p2, frames, front) in systems.items():
             rows.append((f"{scene}/{cam.name}", name, score(p3, p2, ref_cam, ref2, frames, WELL_DEFINED),
                          score(p3, None, ref_cam, ref2, frames, DIFFERENT),
                          score(p3, p2, ref_cam, ref2, common, WELL_DEFINED),
-                         score_hidden(p3, p2, ref_cam, ref2, common, hidden, trusted, float(cam.K[0, 0]))))
+                         score_hidden(p3, p2, ref_cam, ref2, common, hidden, front, float(cam.K[0, 0]))))
     print_rows(rows, f"Scores on scene '{scene}'")
     return rows
 

@@ -43,8 +43,8 @@ class PoseLifter(nn.Module):
         third = x[..., 2:3]
         if self.tcn2d is not None:
             smooth = self.tcn2d(x)
-            # paper: the 2D TCN does not fill missing keypoints, they stay zero and flagged for the 3D TCN;
-            # soft: every smoothed guess goes on with its confidence
+            # paper, gated: the 2D TCN does not fill missing keypoints, they stay zero (third channel 0) for the
+            # 3D TCN; soft: every smoothed guess goes on with its confidence
             shown = smooth * (third > 0) if self.cfg.encoding.mode in DROPPING else smooth
             x = torch.cat([shown, third], dim=-1)
         else:
