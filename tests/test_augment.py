@@ -11,7 +11,7 @@ from occlupose.augment import (
     swap_mask,
 )
 from occlupose.data import sample_windows
-from occlupose.skeleton import FLIP_PERMUTATION, SYMMETRIC_BONES, bone_lengths
+from occlupose.skeleton import CONVENTION_JOINTS, FLIP_PERMUTATION, SYMMETRIC_BONES, J, body_axes, bone_lengths
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +140,29 @@ def test_bone_scaling_gives_each_window_its_own_constant_body(mocap):
     assert np.abs(np.log(ratio)).max() <= 0.4 + 1e-4
     plain = Augmenter(AugmentConfig())(np.random.default_rng(3), world)
     np.testing.assert_allclose(bone_lengths(plain.poses_3d), bone_lengths(clip)[None].repeat(2, 0), rtol=1e-4)
+
+
+def _convention_offsets(poses: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) -> (..., 3, 2): thorax, neck and head from the shoulders' midpoint, (up, forward) trunks."""
+    up, forward, length = body_axes(poses)
+    mid = 0.5 * (poses[..., J["l_shoulder"], :] + poses[..., J["r_shoulder"], :])
+    rel = (poses[..., CONVENTION_JOINTS, :] - mid[..., None, :]) / length[..., None, None]
+    return np.stack([(rel * up[..., None, :]).sum(-1), (rel * forward[..., None, :]).sum(-1)], -1)
+
+
+def test_convention_shifts_give_each_window_its_own_thorax_neck_and_head(mocap):
+    clip = mocap.clips[mocap.keys("train")[0]][:32]
+    world = np.stack([clip] * 3)  # (3, 32, 17, 3): the same motion three times
+    b = Augmenter(AugmentConfig(convention_std=0.2))(np.random.default_rng(5), world)
+    moved = _convention_offsets(b.poses_3d.astype(np.float64)) - _convention_offsets(clip)[None]  # (3, 32, 3, 2)
+    np.testing.assert_allclose(moved, moved[:, :1].repeat(32, 1), atol=1e-4)  # one convention per window
+    assert np.abs(moved[0, 0] - moved[1, 0]).min() > 1e-3  # every joint and axis drawn apart per window
+    assert 0.02 < np.abs(moved).mean() < 0.4
+    limbs = np.setdiff1d(np.arange(16), [6, 7, 8, 9, 10, 13])  # bones that touch neither spine nor thorax
+    np.testing.assert_allclose(bone_lengths(b.poses_3d)[..., limbs], bone_lengths(world)[..., limbs], rtol=1e-4)
+    plain = Augmenter(AugmentConfig())(np.random.default_rng(5), world)
+    np.testing.assert_allclose(_convention_offsets(plain.poses_3d.astype(np.float64)),
+                               _convention_offsets(clip)[None].repeat(3, 0), atol=1e-4)
 
 
 def test_joints_hidden_by_an_object_get_their_own_guess_model(mocap):

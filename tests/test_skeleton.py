@@ -10,7 +10,9 @@ from occlupose.skeleton import (
     PARENTS,
     SYMMETRIC_BONES,
     J,
+    body_axes,
     bone_lengths,
+    move_convention_joints,
     scale_bones,
     to_h36m,
 )
@@ -94,3 +96,46 @@ def test_mapping_errors():
         to_h36m(np.zeros((1, 17, 2)), np.zeros((1, 17)), "openpose")
     with pytest.raises(ValueError, match="33 keypoints"):
         to_h36m(np.zeros((1, 17, 2)), np.zeros((1, 17)), "mediapipe33")
+
+
+def _upright() -> np.ndarray:
+    """A hand-made upright pose (Z up, facing +y): hips 0.2 m apart, shoulders 0.4 m apart 0.5 m higher."""
+    p = np.zeros((17, 3))
+    p[J["l_hip"]], p[J["r_hip"]] = (0.1, 0, 0), (-0.1, 0, 0)
+    p[J["l_shoulder"]], p[J["r_shoulder"]] = (0.2, 0, 0.5), (-0.2, 0, 0.5)
+    p[J["spine"]], p[J["thorax"]] = (0, 0, 0.3), (0, 0, 0.6)
+    p[J["neck_nose"]], p[J["head"]] = (0, 0, 0.65), (0, 0, 0.8)
+    p[J["l_elbow"]], p[J["l_wrist"]] = (0.25, 0, 0.25), (0.25, 0, 0.0)
+    p[J["r_elbow"]], p[J["r_wrist"]] = (-0.25, 0, 0.25), (-0.25, 0, 0.0)
+    p[J["l_knee"]], p[J["l_ankle"]] = (0.1, 0, -0.45), (0.1, 0, -0.9)
+    p[J["r_knee"]], p[J["r_ankle"]] = (-0.1, 0, -0.45), (-0.1, 0, -0.9)
+    return p
+
+
+def test_body_axes_of_a_hand_made_pose():
+    up, forward, length = body_axes(_upright())
+    np.testing.assert_allclose(up, [0, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(np.abs(forward), [0, 1, 0], atol=1e-12)  # perpendicular to up and to left-right
+    assert length == pytest.approx(0.5)
+
+
+def test_moving_the_convention_joints_hand_computed_and_turning_with_the_body():
+    p = _upright()
+    shifts = np.zeros((3, 2))
+    shifts[0] = (-0.2, 0.0)  # thorax 0.2 trunk lengths (0.1 m) down
+    shifts[2] = (0.0, 0.1)  # head 0.05 m along forward
+    q = move_convention_joints(p, shifts)
+    _, forward, _ = body_axes(p)
+    np.testing.assert_allclose(q[J["thorax"]], [0, 0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(q[J["spine"]], [0, 0, 0.25], atol=1e-12)  # half the thorax's move
+    np.testing.assert_allclose(q[J["head"]], [0, 0, 0.8] + 0.05 * forward, atol=1e-12)
+    np.testing.assert_array_equal(q[J["neck_nose"]], p[J["neck_nose"]])
+    others = np.setdiff1d(np.arange(17), [J["thorax"], J["spine"], J["head"]])
+    np.testing.assert_array_equal(q[others], p[others])
+    # a turned and moved body gets the same move, turned: the axes are the body's own
+    c, s = np.cos(0.7), np.sin(0.7)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.array([[1, 0, 0], [0, np.cos(0.3), -np.sin(0.3)],
+                                                                 [0, np.sin(0.3), np.cos(0.3)]])
+    turned = p @ rot.T + [1.0, 2.0, 0.5]
+    np.testing.assert_allclose(move_convention_joints(turned[None], shifts[None])[0], q @ rot.T + [1.0, 2.0, 0.5],
+                               atol=1e-12)

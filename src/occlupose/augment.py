@@ -27,7 +27,7 @@ import numpy as np
 from .camera import VirtualViewConfig, sample_virtual_rotations, studio_rotations
 from .cylinder import CylinderConfig, visibility
 from .occlusion import OcclusionFilterConfig, displacements, flow_consistency
-from .skeleton import BONES, FLIP_PERMUTATION, SYMMETRIC_BONES, scale_bones
+from .skeleton import BONES, CONVENTION_JOINTS, FLIP_PERMUTATION, SYMMETRIC_BONES, move_convention_joints, scale_bones
 from .validate import at_least, ordered, positive, within
 
 
@@ -111,10 +111,15 @@ class AugmentConfig:
     #: as long, the draw clipped to 2 std, so that the lifter sees more bodies than the training file's few
     #: skeletons (its 11 training subjects share two); 0: the bodies as recorded
     bone_scale_std: float = 0.0
+    #: where the thorax, neck and head sit is a convention that differs between skeletons and 2D models (up to
+    #: a third of the trunk: docs/results.md, "Where the thorax, neck and head are"): per window, each of the
+    #: three is moved N(0, std) trunk lengths along the body's up and forward axes, in the input and the
+    #: target alike, so that the lifter reads them from its input; 0: as recorded
+    convention_std: float = 0.0
 
     def __post_init__(self) -> None:
         within(self, 0.0, 1.0, "perspective_prob", "clean_prob")
-        within(self, 0.0, 1.0, "bone_scale_std")
+        within(self, 0.0, 1.0, "bone_scale_std", "convention_std")
         positive(self, "min_distance", "fps")
         ordered(self, "min_distance", "max_distance")
         if not self.virtual_views and not self.fixed_azimuths_deg:
@@ -216,6 +221,9 @@ class Augmenter:
         b, t = world.shape[:2]
         if cfg.bone_scale_std > 0:  # drawn only when asked for, so other configs keep their random stream
             world = scale_bones(world, body_scales(rng, b, cfg.bone_scale_std)[:, None])
+        if cfg.convention_std > 0:  # likewise
+            shifts = rng.normal(0.0, cfg.convention_std, (b, 1, len(CONVENTION_JOINTS), 2))
+            world = move_convention_joints(world, shifts)
         rot = self.cameras(rng, b) if rotations is None else rotations
         persp = rng.random(b) < cfg.perspective_prob if perspective is None else np.asarray(perspective)
         # camera frame with the window's trajectory (needed for perspective), root of frame 0 at the origin

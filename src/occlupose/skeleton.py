@@ -69,6 +69,45 @@ def scale_bones(poses: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return poses[..., ROOT:ROOT + 1, :] + np.einsum("jb,...bd->...jd", ANCESTRY, bones * scales[..., None])
 
 
+#: joints whose placement is a convention more than anatomy, and differs between skeletons and 2D models: the
+#: thorax (base of the neck or the shoulder line), neck/nose and head (skull base or top, forehead). Measured
+#: in docs/results.md, "Where the thorax, neck and head are" (``benchmarks/joint_definitions.py``).
+CONVENTION_JOINTS = np.array([J["thorax"], J["neck_nose"], J["head"]])
+
+
+def body_axes(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., 17, 3) poses -> the body's up and forward unit vectors (..., 3) and trunk length (...,).
+
+    Up points from the pelvis to the shoulders' midpoint (the trunk length is that distance); forward is
+    perpendicular to up and to the left-right direction of the shoulders and hips (its sign is the same for
+    every pose of one convention, which is all a symmetric draw needs). Defined by the shoulders, not the
+    thorax, so that moving the thorax does not move the axes.
+    """
+    mid_sh = 0.5 * (poses[..., J["l_shoulder"], :] + poses[..., J["r_shoulder"], :])
+    up = mid_sh - poses[..., ROOT, :]
+    length = np.linalg.norm(up, axis=-1)
+    up = up / np.maximum(length, 1e-9)[..., None]
+    side = (poses[..., J["l_shoulder"], :] - poses[..., J["r_shoulder"], :]
+            + poses[..., J["l_hip"], :] - poses[..., J["r_hip"], :])
+    side = side - (side * up).sum(-1, keepdims=True) * up
+    forward = np.cross(up, side)
+    return up, forward / np.maximum(np.linalg.norm(forward, axis=-1), 1e-9)[..., None], length
+
+
+def move_convention_joints(poses: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Poses (..., 17, 3) with the thorax, neck/nose and head (``CONVENTION_JOINTS``) each moved by ``shifts``
+    (..., 3, 2) trunk lengths along the body's (up, forward): the same motion under another skeleton's
+    convention for those joints. The spine, halfway between pelvis and thorax in every file here, moves with
+    half the thorax's shift; no other joint moves."""
+    up, forward, length = body_axes(poses)
+    along = shifts[..., :, :1] * up[..., None, :] + shifts[..., :, 1:] * forward[..., None, :]  # (..., 3, 3)
+    move = along * length[..., None, None]
+    out = poses.copy()
+    out[..., CONVENTION_JOINTS, :] += move
+    out[..., J["spine"], :] += 0.5 * move[..., 0, :]
+    return out
+
+
 # --- Mappings from other layouts ---------------------------------------------------------------------
 
 COCO17_NAMES: tuple[str, ...] = (
