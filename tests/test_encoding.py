@@ -22,10 +22,11 @@ def random_track(rng, b=3, t=24):
     return kp, conf
 
 
-@pytest.mark.parametrize("mode", ["paper", "soft", "unaware", "gated"])
-def test_numpy_and_torch_encodings_agree(mode):
+@pytest.mark.parametrize("mode,flag_frames", [("paper", 1), ("soft", 1), ("unaware", 1), ("gated", 1),
+                                               ("paper", 5), ("soft", 3)])
+def test_numpy_and_torch_encodings_agree(mode, flag_frames):
     kp, conf = random_track(np.random.default_rng(3))
-    enc = InputEncoding(mode=mode)
+    enc = InputEncoding(mode=mode, flag_frames=flag_frames)
     a = encode(kp, conf, enc)
     x, centre, scale, reliable = encode_torch(torch.from_numpy(kp), torch.from_numpy(conf), enc)
     np.testing.assert_array_equal(a.reliable, reliable.numpy())
@@ -207,3 +208,26 @@ def test_causal_centre_and_scale_by_hand():
     np.testing.assert_allclose(e.scale[:3], rms1)
     np.testing.assert_allclose(e.scale[3], np.median([rms1, rms1, rms_hidden]))
     np.testing.assert_allclose(e.scale[5], np.median([rms_hidden, 2 * rms_hidden, 2 * rms_hidden]))
+
+
+def test_the_missing_flag_vote_by_hand():
+    """C* of one joint over 11 frames, reliable (>= 0.3) as 1 1 0 1 1 0 0 1 0 0 0; the frame at 8 is not seen."""
+    conf = np.array([0.9, 0.8, 0.1, 0.7, 0.9, 0.2, 0.1, 0.6, 0.0, 0.1, 0.2])[:, None].repeat(17, 1)
+    kp = np.random.default_rng(0).uniform(0, 100, (11, 17, 2))
+    kp[8, 0] = np.nan
+    pelvis = [encode(kp, conf, InputEncoding(mode="paper", flag_frames=k, causal=c)).reliable[:, 0].astype(int)
+              for k, c in ((1, False), (3, False), (3, True), (5, False))]
+    np.testing.assert_array_equal(pelvis[0], [1, 1, 0, 1, 1, 0, 0, 1, 0, 0, 0])
+    # centred 3: the lone drop at 2 and the lone trust at 7 are outvoted; 8 does not exist, so 7 and 9 are
+    # decided by the two frames seen in their windows: a tie (1 of 2) is not a majority
+    np.testing.assert_array_equal(pelvis[1], [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    # causal 3 (this frame and the two before): frame 5 still trusted (1 1 0), frame 7 not (0 0 1)
+    np.testing.assert_array_equal(pelvis[2], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    # centred 5: frame 4 sees 0 1 1 0 0 -> dropped, frame 5 sees 1 1 0 0 1 -> trusted, frame 6 sees 1 0 0 1 (8
+    # unseen) -> a tie, dropped
+    np.testing.assert_array_equal(pelvis[3], [1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    conf[8, 1] = 0.9  # joint 1 exists at 8 and is trusted there: frames 7 (0 1 1) and 8 (1 1 0) are trusted
+    other = encode(kp, conf, InputEncoding(mode="paper", flag_frames=3)).reliable[:, 1].astype(int)
+    np.testing.assert_array_equal(other, [1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0])
+    with pytest.raises(ValueError, match="odd"):
+        InputEncoding(flag_frames=4)

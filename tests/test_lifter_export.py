@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from occlupose.cli import main
-from occlupose.config import ModelConfig
+from occlupose.config import ModelConfig, TrainConfig
 from occlupose.encoding import InputEncoding, encode
-from occlupose.lifter import PoseLifter, lift, load_checkpoint
+from occlupose.lifter import LoadedModel, PoseLifter, lift, load_checkpoint
 from occlupose.lifter_export import contract, export_lifter_onnx
 from occlupose.models import TCNConfig
 
@@ -70,3 +70,16 @@ def test_cli_writes_graph_and_contract_and_keeps_existing(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert main(["export-lifter", "-o", str(out), "--overwrite"]) == 0
+
+
+def test_contract_states_the_missing_flag_vote():
+    """A checkpoint whose flag is voted over frames says so (and how), so a caller does not threshold per frame."""
+    for flag_frames, causal, says in ((1, False, "its confidence >= 0.3"),
+                                      (5, False, "the 5 frames centred on this one"),
+                                      (3, True, "this frame and the 2 before it")):
+        enc = InputEncoding(mode="paper", flag_frames=flag_frames, causal=causal)
+        model = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8, causal=causal), use_2d_tcn=False, encoding=enc))
+        loaded = LoadedModel(model=model, config=TrainConfig(), name="m", meta={})
+        terms = contract(loaded)
+        assert says in terms["input"]["reliable"]
+        assert InputEncoding(**terms["encoding"]) == enc

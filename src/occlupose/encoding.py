@@ -52,13 +52,19 @@ class InputEncoding:
     #: frame it was seen, the scale a median over the last ``causal_window`` frames)
     causal: bool = False
     causal_window: int = 128
+    #: frames (at the model's rate) that vote on whether a joint is missing: it is missing where C* < b in most
+    #: of the frames it was seen in around it (causal: in the last ``flag_frames``), so that a C* wavering
+    #: about b does not switch the joint on and off frame by frame; 1: each frame alone (the paper)
+    flag_frames: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"InputEncoding.mode must be one of {MODES}, got {self.mode!r}")
         within(self, 0.0, 1.0, "threshold")
         positive(self, "sigma")
-        at_least(self, 1, "min_joints", "causal_window", integer=True)
+        at_least(self, 1, "min_joints", "causal_window", "flag_frames", integer=True)
+        if not self.flag_frames % 2:
+            raise ValueError(f"InputEncoding.flag_frames must be odd (a vote with no ties), got {self.flag_frames}")
 
     @property
     def filter(self) -> OcclusionFilterConfig:
@@ -121,6 +127,25 @@ def normalize_2d_causal(keypoints: np.ndarray, reliable: np.ndarray, min_joints:
     return (kp - centre[..., None, :]) / scale[..., None, None], centre, scale
 
 
+def _window_sums(v: np.ndarray, k: int, causal: bool) -> np.ndarray:
+    """(..., T, J) -> sums over the ``k`` frames centred on each (causal: ending at it), cut at the ends."""
+    t = v.shape[-2]
+    c = np.concatenate([np.zeros_like(v[..., :1, :]), np.cumsum(v, axis=-2)], axis=-2)  # (..., T + 1, J)
+    hi = np.arange(t) + (1 if causal else k // 2 + 1)
+    lo = hi - k
+    return c[..., np.clip(hi, 0, t), :] - c[..., np.clip(lo, 0, t), :]
+
+
+def vote(reliable: np.ndarray, exists: np.ndarray, enc: InputEncoding) -> np.ndarray:
+    """(..., T, 17) reliability after the ``flag_frames`` vote: among the frames in the window where the joint
+    exists, more were reliable than not (only where the joint exists itself)."""
+    if enc.flag_frames == 1:
+        return reliable
+    yes = _window_sums(reliable.astype(np.int32), enc.flag_frames, enc.causal)
+    seen = _window_sums(exists.astype(np.int32), enc.flag_frames, enc.causal)
+    return exists & (2 * yes > seen)
+
+
 def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kp = np.asarray(keypoints, np.float64)
     conf = np.asarray(confidence, np.float64)
@@ -142,7 +167,7 @@ def encode(keypoints: np.ndarray, confidence: np.ndarray, enc: InputEncoding = I
     """keypoints (..., T, 17, 2) any unit (NaN where there is none), confidence (..., T, 17): C* in [0, 1]
     or bool (a reliability mask reads as 1/0)."""
     kp, conf, exists = _clean(keypoints, confidence)
-    reliable = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
+    reliable = exists if enc.mode == "unaware" else vote(exists & (conf >= enc.threshold), exists, enc)
     if enc.causal:
         norm, centre, scale = normalize_2d_causal(kp, reliable, enc.min_joints, enc.causal_window)
     else:
@@ -213,6 +238,8 @@ def encode_torch(keypoints: torch.Tensor, confidence: torch.Tensor, enc: InputEn
     conf = confidence.to(kp.dtype)
     conf = torch.where(exists & torch.isfinite(conf), conf.clamp(0.0, 1.0), torch.zeros_like(conf))
     reliable = exists if enc.mode == "unaware" else exists & (conf.detach() >= enc.threshold)
+    if enc.flag_frames > 1 and enc.mode != "unaware":  # a 0/1 decision: no gradient to lose
+        reliable = torch.as_tensor(vote(reliable.cpu().numpy(), exists.cpu().numpy(), enc), device=kp.device)
     norm, centre, scale = normalize_2d_torch(kp, reliable, enc.min_joints)
     shown, third = _channels(enc, reliable, exists, conf, lambda m: m.to(kp.dtype))
     return torch.cat([norm * shown[..., None], third[..., None]], -1), centre, scale, reliable

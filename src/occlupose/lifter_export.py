@@ -57,26 +57,31 @@ def contract(loaded: LoadedModel) -> dict:
     """What a caller must do around the graph, read from the checkpoint (JSON-ready)."""
     cfg = loaded.model.cfg
     enc = cfg.encoding
-    third = {"paper": f"1 if the joint's confidence >= {enc.threshold} (its position is then kept), else 0 "
-                      "(its position is set to 0)",
+    b = enc.threshold
+    if enc.flag_frames == 1:
+        reliable = f"a joint is reliable in a frame where it has a position and its confidence >= {b}"
+    else:
+        window = (f"this frame and the {enc.flag_frames - 1} before it" if enc.causal
+                  else f"the {enc.flag_frames} frames centred on this one (fewer at the sequence's ends)")
+        reliable = (f"a joint is reliable in a frame where it has a position and, among {window} in which it has "
+                    f"a position, its confidence is >= {b} in more than half")
+    third = {"paper": "1 if the joint is reliable (its position is then kept), else 0 (its position is set to 0)",
              "soft": "the joint's confidence C* in [0, 1] (every position is kept)",
              "unaware": "1 for every joint that has a position",
-             "gated": f"the joint's confidence C* if it is >= {enc.threshold} (its position is then kept), else 0 "
+             "gated": "the joint's confidence C* if it is reliable (its position is then kept), else 0 "
                       "(its position is set to 0)"}[enc.mode]
-    centre = (f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}; linearly interpolated "
-              "between such frames and held before the first and after the last; if no frame has it, the mean of "
-              f"the joints with confidence >= {enc.threshold}, likewise")
-    scale = (f"one number per sequence: the median, over the frames with >= {enc.min_joints} joints of confidence "
-             f">= {enc.threshold} (if none has that many, over the frames with any), of the root-mean-square "
-             "distance of those joints from the frame's centre")
+    centre = ("per frame, the pelvis (joint 0) where it is reliable; linearly interpolated between such frames and "
+              "held before the first and after the last; if no frame has it, the mean of the reliable joints, "
+              "likewise")
+    scale = (f"one number per sequence: the median, over the frames with >= {enc.min_joints} reliable joints (if "
+             "none has that many, over the frames with any), of the root-mean-square distance of those joints "
+             "from the frame's centre")
     if enc.causal:  # live use: nothing from later frames
-        centre = (f"per frame, the pelvis (joint 0) where its confidence >= {enc.threshold}, else held from the last "
-                  f"frame where it was; before any such frame, the mean of the joints with confidence >= "
-                  f"{enc.threshold}, held likewise; before any, 0")
+        centre = ("per frame, the pelvis (joint 0) where it is reliable, else held from the last frame where it was; "
+                  "before any such frame, the mean of the reliable joints, held likewise; before any, 0")
         scale = (f"per frame: the median, over the last {enc.causal_window} frames (this one included) with >= "
-                 f"{enc.min_joints} joints of confidence >= {enc.threshold} (if none has that many, with any), of "
-                 "the root-mean-square distance of those joints from their frame's centre; if none, the last "
-                 "frame's scale, else 1")
+                 f"{enc.min_joints} reliable joints (if none has that many, with any), of the root-mean-square "
+                 "distance of those joints from their frame's centre; if none, the last frame's scale, else 1")
     return {
         "format": CONTRACT_FORMAT,
         "version": CONTRACT_VERSION,
@@ -88,6 +93,7 @@ def contract(loaded: LoadedModel) -> dict:
             "name": "x", "shape": ["batch", "frames", len(JOINT_NAMES), 3], "dtype": "float32",
             "keypoints": "image coordinates of one person (pixels or any unit; x right, y down), one row per "
                          "frame at `fps` frames per second; resample other rates first",
+            "reliable": reliable,
             "centre": centre,
             "scale": scale,
             "channels": ["(x - centre_x) / scale", "(y - centre_y) / scale", third],
@@ -99,7 +105,8 @@ def contract(loaded: LoadedModel) -> dict:
                        "z away from the camera)",
         },
         "encoding": {"mode": enc.mode, "threshold": enc.threshold, "sigma": enc.sigma,
-                     "min_joints": enc.min_joints, "causal": enc.causal, "causal_window": enc.causal_window},
+                     "min_joints": enc.min_joints, "causal": enc.causal, "causal_window": enc.causal_window,
+                     "flag_frames": enc.flag_frames},
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
