@@ -4,8 +4,9 @@ video -> person detections (every ``detect_every`` frames) -> 2D keypoints + con
 person followed to the next frame in a crop turned to their body axis (MediaPipe's rule), landmarks refined
 from the heatmaps -> tracks (Hungarian on box IoU + pose similarity, gaps bridged as missing frames; pieces of
 one person joined afterwards, things followed too sparsely to be a person dropped) -> optical flow at the
-keypoints -> Eq. 2 confidence on the raw keypoints, threshold b -> keypoints stabilised (One Euro) -> lifter
-(missing joints filled) -> one :class:`PersonTrack` per person.
+keypoints -> left and right kept one way round over each track (``sides``) -> Eq. 2 confidence on the raw
+keypoints, threshold b -> keypoints stabilised (One Euro) -> lifter (missing joints filled) -> one
+:class:`PersonTrack` per person.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
 from .outputs import PersonTrack
 from .pose2d import BlazePoseBackend, PoseBackend, as_rois, rois_from_boxes
+from .sides import consistent_sides, mirror_frames
 from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
@@ -86,6 +88,9 @@ class RunConfig:
     threads: int = 2
     device: str = "cpu"
     occlusion: OcclusionFilterConfig | None = None
+    #: keep left and right consistent over each track before anything else reads it (occlupose.sides: frames the
+    #: landmark model labelled the other way round are mirrored back)
+    fix_sides: bool = True
     #: keypoint stabilisation before lifting (occlupose.smoothing): none, one_euro (causal), one_euro_fb
     smoothing: str = "one_euro_fb"
     #: Eq. 2 on the smoothed keypoints instead of the raw ones
@@ -414,6 +419,8 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
             if d.flow is not None:
                 flow[f - frames[0]], flow_ok[f - frames[0]] = d.flow, d.flow_ok
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        if cfg.fix_sides:  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
+            kp, conf, flow, flow_ok = mirror_frames(consistent_sides(kp, seen, box_size), kp, conf, flow, flow_ok)
         track_times = times[frames - frame_range[0]]
         steady = smooth(kp, track_times, box_size, cfg.smoothing, cfg.one_euro)
         conf_star = track_confidence(conf, steady if cfg.smooth_before_filter else kp, seen, flow, flow_ok,

@@ -1,0 +1,57 @@
+"""Left and right kept consistent over a track: hand-made walkers with frames labelled the other way round."""
+
+import numpy as np
+
+from occlupose.sides import consistent_sides, mirror_frames, step_costs
+from occlupose.skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT
+
+
+def walker(t: int = 40) -> np.ndarray:
+    """(t, 17, 2) px: a side-on person 200 px tall, left limbs 60 px to the left of the right ones, walking
+    right 2 px a frame."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(-40, 40, (17, 2)) + [300, 300]
+    base[JOINTS_LEFT] = base[JOINTS_RIGHT] - [60.0, 0.0]
+    return base + np.arange(t)[:, None, None] * np.array([2.0, 0.0])
+
+
+def test_step_costs_by_hand():
+    kp = walker(3)
+    same, cross = step_costs(kp, np.full(3, 200.0))
+    np.testing.assert_allclose(same, [0.01, 0.01])  # 2 px in a 200 px person
+    # mirrored, every limb joint lands on its twin's place: 60 px away, minus or plus the 2 px of walking
+    np.testing.assert_allclose(cross, [(58 + 62) / 2 / 200] * 2)
+
+
+def test_frames_labelled_the_other_way_are_found_and_mirrored_back():
+    kp = walker()
+    wrong = np.zeros(40, bool)
+    wrong[[5, 6, 7, 20, 31, 32]] = True
+    given = np.where(wrong[:, None, None], kp[:, FLIP_PERMUTATION], kp)
+    seen = np.ones(40, bool)
+    found = consistent_sides(given, seen, np.full(40, 200.0))
+    np.testing.assert_array_equal(found, wrong)
+    conf = np.tile(np.linspace(0.1, 0.9, 17), (40, 1))
+    fixed_kp, fixed_conf = mirror_frames(found, given, np.where(wrong[:, None], conf[:, FLIP_PERMUTATION], conf))
+    np.testing.assert_allclose(fixed_kp, kp)
+    np.testing.assert_allclose(fixed_conf, conf)
+
+
+def test_the_models_labels_stay_where_the_sides_cannot_be_told_apart():
+    kp = walker()
+    kp[:, JOINTS_LEFT] = kp[:, JOINTS_RIGHT]  # left and right on one another (seen from the front, arms down)
+    assert not consistent_sides(kp, np.ones(40, bool), np.full(40, 200.0)).any()
+
+
+def test_the_majority_labeling_wins_and_unseen_frames_follow_their_last_seen_one():
+    kp = walker()
+    given = kp.copy()
+    given[:12] = kp[:12, FLIP_PERMUTATION]  # the first 12 frames the other way: a minority
+    seen = np.ones(40, bool)
+    seen[[8, 9]] = False  # the person lost for two frames (the track holds frame 7's keypoints)
+    given[[8, 9]] = given[7]
+    found = consistent_sides(given, seen, np.full(40, 200.0))
+    expected = np.zeros(40, bool)
+    expected[:12] = True
+    np.testing.assert_array_equal(found, expected)
+    assert not consistent_sides(kp[:1], np.ones(1, bool), np.full(1, 200.0)).any()  # one frame: nothing to do
