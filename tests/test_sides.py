@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from occlupose.sides import consistent_sides, mirror_frames, step_costs
+from occlupose.sides import SideKeeper, causal_sides, consistent_sides, mirror_frames, step_costs
 from occlupose.skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT
 
 
@@ -55,3 +55,31 @@ def test_the_majority_labeling_wins_and_unseen_frames_follow_their_last_seen_one
     expected[:12] = True
     np.testing.assert_array_equal(found, expected)
     assert not consistent_sides(kp[:1], np.ones(1, bool), np.full(1, 200.0)).any()  # one frame: nothing to do
+
+
+def test_the_causal_keeper_mends_short_runs_from_the_past_alone():
+    kp = walker()
+    wrong = np.zeros(40, bool)
+    wrong[[5, 6, 7, 20, 31, 32]] = True
+    given = np.where(wrong[:, None, None], kp[:, FLIP_PERMUTATION], kp)
+    times = np.arange(40) / 10.0
+    found = causal_sides(given, np.ones(40, bool), np.full(40, 200.0), times)
+    np.testing.assert_array_equal(found, wrong)
+    # the past alone decides: a frame's decision does not change when later frames do
+    later = given.copy()
+    later[25:] = kp[25:, FLIP_PERMUTATION]
+    np.testing.assert_array_equal(causal_sides(later, np.ones(40, bool), np.full(40, 200.0), times)[:25],
+                                  found[:25])
+
+
+def test_the_causal_keeper_takes_the_models_word_after_max_run():
+    """A track that begins the other way round (the first 12 frames) is mirrored into the first frame's labels
+    for max_run_s (0.5 s = 5 frames at 10 fps), then left at the model's word: no longer than that mirrored."""
+    kp = walker()
+    given = kp.copy()
+    given[:12] = kp[:12, FLIP_PERMUTATION]
+    keeper = SideKeeper(max_run_s=0.5)
+    found = np.array([keeper(given[i], 200.0, i / 10.0) for i in range(40)])
+    expected = np.zeros(40, bool)
+    expected[12:18] = True  # 12 is a jump from the first frames' labels: mirrored, for 0.5 s, then given up
+    np.testing.assert_array_equal(found, expected)

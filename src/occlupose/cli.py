@@ -191,7 +191,8 @@ def _run_single(args) -> int:
     over_time = "one_euro" if args.causal else "one_euro_fb"  # live use may not look ahead
     cfg = RunConfig(detector=args.detector, backend=args.backend, weights=args.weights, detect_every=args.detect_every,
                     max_people=args.max_people, start=args.start, end=args.end, device=args.device,
-                    search_after_loss=args.search_after_loss, fix_sides=not (args.keep_sides or args.causal),
+                    search_after_loss=args.search_after_loss,
+                    sides="off" if args.keep_sides else "causal" if args.causal else "track",
                     threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
                     focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
@@ -345,10 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "default), forwards only (causal; the default with --causal), or none")
     r.add_argument("--keep-sides", action="store_true",
                    help="keep the 2D model's left/right labels as it gave them (default: frames it labelled the "
-                        "other way round, found over the whole track, are mirrored back; off with --causal)")
+                        "other way round, found over the whole track, or from the frames before with --causal, "
+                        "are mirrored back)")
     r.add_argument("--causal", action="store_true",
                    help="use only past frames (as live use must): the packaged causal lifter (or a causal "
-                        "--model), forwards-only smoothing of keypoints and positions, no left/right repair")
+                        "--model), forwards-only smoothing of keypoints and positions and left/right repair")
     r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
     r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
     r.add_argument("--end", type=float, help="last second of the video to process")

@@ -50,7 +50,7 @@ def cmd_live(args) -> int:
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
     cfg = LiveConfig(seconds=args.seconds)
     run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
-                    search_after_loss=args.search_after_loss,
+                    search_after_loss=args.search_after_loss, sides="off" if args.keep_sides else "causal",
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
                     trajectory=TrajectoryConfig(smoothing="one_euro"))
     import torch
@@ -135,6 +135,9 @@ def add_parser(sub) -> None:
     lv.add_argument("--flip", action="store_true",
                     help="test-time flip averaging in the lifter (a little more accurate, twice the lifting cost)")
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
+    lv.add_argument("--keep-sides", action="store_true",
+                    help="keep the 2D model's left/right labels as it gave them (default: a frame it labelled the "
+                         "other way round from the frames before is mirrored back)")
     lv.add_argument("--detect-every", type=int, default=10,
                     help="run the person detector every N frames; people are followed in between (10)")
     lv.add_argument("--search-after-loss", type=float, default=1.5,

@@ -28,6 +28,8 @@ import numpy as np
 from .occlusion import flow_consistency
 from .outputs import PersonTrack
 from .pipeline import FrameTracker, RunConfig, measured_fps
+from .sides import SideKeeper
+from .skeleton import FLIP_PERMUTATION
 from .smoothing import OneEuro
 from .stream import CausalStream, receptive_field
 from .tracking import Detection
@@ -208,8 +210,10 @@ class _Person:
     kp_filter: OneEuro
     root_filter: OneEuro
     stream: CausalStream
-    last_raw: np.ndarray | None = None  # (17, 2) raw keypoints of the last frame processed
+    last_raw: np.ndarray | None = None  # (17, 2) raw keypoints of the last frame processed (left/right kept)
     last_step: int = -2  # processing step of that frame
+    sides: SideKeeper | None = None  # left and right kept one way round (None: the model's labels)
+    last_mirrored: bool = False  # whether that frame's labels were mirrored (its flow must be too)
     trusted: bool = False  # a joint has passed the occlusion filter in some frame so far
     rows: list = field(default_factory=list)  # (frame, time, pose, kp, C*, reliable, root) for the outputs
     seen: int = 0
@@ -247,17 +251,25 @@ class LiveLifter:
             if p is None:
                 p = self.people[tid] = _Person(step, OneEuro(self.run.one_euro), OneEuro(self.run.trajectory.one_euro),
                                                CausalStream(self.model, self.receptive, self.run.device,
-                                                            self.filter.threshold))
+                                                            self.filter.threshold),
+                                               sides=None if self.run.sides == "off" else SideKeeper())
             size = det.size
+            raw = np.asarray(det.keypoints, np.float64)
             conf = np.asarray(det.scores, np.float64)
+            mirrored = p.sides is not None and p.sides(raw, size, stamp)
+            if mirrored:
+                raw, conf = raw[FLIP_PERMUTATION], conf[FLIP_PERMUTATION]
             prev = before.get(tid)
             if p.last_step == step - 1 and prev is not None and prev.flow is not None:
-                c_star = flow_consistency(conf, prev.flow, det.keypoints - p.last_raw, size, self.filter.sigma)
-                conf = np.where(prev.flow_ok, c_star, conf)
+                flow, flow_ok = prev.flow, prev.flow_ok
+                if p.last_mirrored:  # measured at that frame's keypoints as the model labelled them
+                    flow, flow_ok = flow[FLIP_PERMUTATION], flow_ok[FLIP_PERMUTATION]
+                c_star = flow_consistency(conf, flow, raw - p.last_raw, size, self.filter.sigma)
+                conf = np.where(flow_ok, c_star, conf)
             for missed in range(max(p.last_step + 1, p.first_seen), step):  # frames it was not seen in
                 p.stream.push(self.step_times[missed], np.full((17, 2), np.nan), np.zeros(17))
-            kp = p.kp_filter(det.keypoints, stamp, size)
-            p.last_raw, p.last_step = np.asarray(det.keypoints, np.float64), step
+            kp = p.kp_filter(raw, stamp, size)
+            p.last_raw, p.last_step, p.last_mirrored = raw, step, mirrored
             pose = p.stream.push(stamp, kp, conf).astype(np.float64)
             p.seen += 1
             reliable = conf >= self.filter.threshold

@@ -24,7 +24,8 @@ from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
 from .outputs import PersonTrack
 from .pose2d import BlazePoseBackend, PoseBackend, as_rois, rois_from_boxes
-from .sides import consistent_sides, mirror_frames
+from .sides import MODES as SIDES_MODES
+from .sides import causal_sides, consistent_sides, mirror_frames
 from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
@@ -88,9 +89,10 @@ class RunConfig:
     threads: int = 2
     device: str = "cpu"
     occlusion: OcclusionFilterConfig | None = None
-    #: keep left and right consistent over each track before anything else reads it (occlupose.sides: frames the
-    #: landmark model labelled the other way round are mirrored back)
-    fix_sides: bool = True
+    #: left and right kept consistent before anything else reads the keypoints (occlupose.sides: frames the
+    #: landmark model labelled the other way round are mirrored back): "track" over the whole track, "causal"
+    #: from the frames before only (live use, ``--causal``), "off": the model's labels
+    sides: str = "track"
     #: keypoint stabilisation before lifting (occlupose.smoothing): none, one_euro (causal), one_euro_fb
     smoothing: str = "one_euro_fb"
     #: Eq. 2 on the smoothed keypoints instead of the raw ones
@@ -110,6 +112,8 @@ class RunConfig:
             raise ValueError(f"unknown detector {self.detector!r}; expected one of {DETECTORS}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown 2D backend {self.backend!r}; expected one of {BACKENDS}")
+        if self.sides not in SIDES_MODES:
+            raise ValueError(f"unknown sides mode {self.sides!r}; expected one of {SIDES_MODES}")
         if self.smoothing not in SMOOTHING_MODES:
             raise ValueError(f"unknown smoothing {self.smoothing!r}; expected one of {SMOOTHING_MODES}")
         if self.backend == "hourglass" and not self.weights:
@@ -419,9 +423,11 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
             if d.flow is not None:
                 flow[f - frames[0]], flow_ok[f - frames[0]] = d.flow, d.flow_ok
         box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        if cfg.fix_sides:  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
-            kp, conf, flow, flow_ok = mirror_frames(consistent_sides(kp, seen, box_size), kp, conf, flow, flow_ok)
         track_times = times[frames - frame_range[0]]
+        if cfg.sides != "off":  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
+            mirrored = (consistent_sides(kp, seen, box_size) if cfg.sides == "track"
+                        else causal_sides(kp, seen, box_size, track_times))
+            kp, conf, flow, flow_ok = mirror_frames(mirrored, kp, conf, flow, flow_ok)
         steady = smooth(kp, track_times, box_size, cfg.smoothing, cfg.one_euro)
         conf_star = track_confidence(conf, steady if cfg.smooth_before_filter else kp, seen, flow, flow_ok,
                                      box_size, occlusion.sigma)

@@ -1,4 +1,4 @@
-"""Left and right kept consistent over a track (offline).
+"""Left and right kept consistent over a track (offline), or from the frames before (live, ``--causal``).
 
 A landmark model run on one crop at a time has no memory of which side was which: for a person seen from the
 side, or half turned away, it can label the whole body the other way round for a few frames and back (measured:
@@ -20,6 +20,8 @@ import numpy as np
 from .skeleton import FLIP_PERMUTATION, JOINTS_LEFT, JOINTS_RIGHT
 
 LIMBS = np.concatenate([JOINTS_LEFT, JOINTS_RIGHT])
+#: "track": over the whole track (offline); "causal": from the frames before only; "off": the model's labels
+MODES = ("track", "causal", "off")
 
 
 def step_costs(keypoints: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,3 +69,47 @@ def consistent_sides(keypoints: np.ndarray, seen: np.ndarray, size: np.ndarray, 
 def mirror_frames(frames: np.ndarray, *per_joint: np.ndarray) -> list[np.ndarray]:
     """Each (T, 17, ...) array with left and right exchanged in the ``frames`` (T,) bool frames."""
     return [np.where(frames.reshape(-1, *([1] * (a.ndim - 1))), a[:, FLIP_PERMUTATION], a) for a in per_joint]
+
+
+class SideKeeper:
+    """The causal counterpart, for live use and ``run --causal``: one person, one frame at a time, no look-ahead.
+
+    A new frame is mirrored when, mirrored, its limb joints lie nearer the last frame as kept (by more than
+    ``penalty`` person sizes). A person seen the other way round for longer than ``max_run_s`` is taken at the
+    model's word again: a track that began mirrored must not stay so.
+    """
+
+    def __init__(self, penalty: float = 0.01, max_run_s: float = 0.5):
+        self.penalty, self.max_run_s = penalty, max_run_s
+        self.last: np.ndarray | None = None  # (17, 2) the last frame's keypoints as kept
+        self.run_start: float | None = None  # when the current run of mirrored frames began
+
+    def __call__(self, keypoints: np.ndarray, size: float, stamp: float) -> bool:
+        """(17, 2) keypoints of the newest frame, the person's size (px) and the frame's time (s) -> whether to
+        mirror it."""
+        kp = np.asarray(keypoints, np.float64)
+        mirror = False
+        if self.last is not None:
+            same, cross = step_costs(np.stack([self.last, kp]), np.full(2, max(size, 1e-9)))
+            mirror = bool(cross[0] + self.penalty < same[0])
+        if mirror:
+            self.run_start = stamp if self.run_start is None else self.run_start
+            if stamp - self.run_start > self.max_run_s:
+                mirror, self.run_start = False, None
+        else:
+            self.run_start = None
+        self.last = kp[FLIP_PERMUTATION] if mirror else kp
+        return mirror
+
+
+def causal_sides(keypoints: np.ndarray, seen: np.ndarray, size: np.ndarray, times: np.ndarray,
+                 penalty: float = 0.01, max_run_s: float = 0.5) -> np.ndarray:
+    """:func:`consistent_sides` from the past only (a :class:`SideKeeper` over the seen frames; unseen frames
+    take their last seen frame's decision)."""
+    keeper = SideKeeper(penalty, max_run_s)
+    seen = np.asarray(seen, bool)
+    out = np.zeros(len(seen), bool)
+    for i in np.flatnonzero(seen):  # one decision per frame, each needing the one before: sequential
+        out[i] = keeper(keypoints[i], float(size[i]), float(times[i]))
+    last = np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))
+    return out[last]
