@@ -94,6 +94,22 @@ def test_a_person_lost_for_under_a_second_keeps_one_id(rng):
     assert len(stitch(far, fps=60)) == 2
 
 
+def test_a_person_first_seen_in_part_after_an_occlusion_keeps_one_id(rng):
+    """Coming out from behind a panel the landmark model first sees half a person (half the size, measured on
+    single/cam01 of the real-video views: 316 against 654 px): the size check takes the largest size over the
+    first emerge_s, so the half-seen frames do not make a new person; a person who stays small is still not the
+    one who was lost."""
+    walk = lambda f: person(100 + 3 * f, 240, rng=rng)  # noqa: E731
+    def emerging(f):
+        return person(100 + 3 * f, 240, h=90 if f < 72 else 200, rng=rng)  # half hidden for 2 frames
+    pieces = [_track(0, range(0, 30), walk), _track(1, range(70, 90), emerging)]
+    assert len(stitch(pieces, fps=60)) == 1
+    assert len(stitch(pieces, fps=60, cfg=StitchConfig(emerge_s=0.0))) == 2  # the first frame alone: 2.2x
+    small = [_track(0, range(0, 30), walk),
+             _track(1, range(70, 90), lambda f: person(100 + 3 * f, 240, h=90, rng=rng))]
+    assert len(stitch(small, fps=60)) == 2
+
+
 def test_a_person_followed_twice_becomes_one_track(rng):
     def seen_by(presence):
         def make(f):
@@ -124,7 +140,8 @@ def test_a_crop_of_someones_legs_is_part_of_them_not_a_person(rng):
 
 
 @pytest.mark.parametrize("field, value", [("max_gap_s", -1.0), ("max_distance", float("nan")),
-                                          ("max_size_ratio", 0.5), ("duplicate_distance", -0.1)])
+                                          ("max_size_ratio", 0.5), ("duplicate_distance", -0.1),
+                                          ("emerge_s", -0.1)])
 def test_stitch_config_refuses_values_out_of_range(field, value):
     from occlupose.tracking import StitchConfig
 

@@ -171,13 +171,15 @@ class StitchConfig:
     max_gap_s: float = 1.5
     #: where they come back: within this many body sizes of where they were heading
     max_distance: float = 1.0
-    #: and at a similar size (ratio of the larger to the smaller)
+    #: and at a similar size (ratio of the larger to the smaller), each side's size the largest over this long
+    #: at the join: a person walking behind something, or coming out, is seen in part for a few frames
     max_size_ratio: float = 1.6
+    emerge_s: float = 0.25
     #: two tracks at the same time whose pelvis keypoints stay this close (in body sizes) are one person
     duplicate_distance: float = 0.2
 
     def __post_init__(self) -> None:
-        at_least(self, 0.0, "max_gap_s", "max_distance", "duplicate_distance")
+        at_least(self, 0.0, "max_gap_s", "max_distance", "duplicate_distance", "emerge_s")
         at_least(self, 1.0, "max_size_ratio")
 
 
@@ -205,20 +207,22 @@ def _duplicate_distance(a: Track, b: Track) -> float:
     return float(np.median(d))
 
 
-def _successor_cost(a: Track, b: Track, max_gap: int, cfg: StitchConfig) -> float:
-    """How far (body sizes) b's first pelvis is from where a was heading, or inf when b cannot continue a."""
+def _successor_cost(a: Track, b: Track, max_gap: int, cfg: StitchConfig, emerge: int = 1) -> float:
+    """How far (body sizes) b's first pelvis is from where a was heading, or inf when b cannot continue a.
+    Sizes: the largest of a's last and b's first ``emerge`` frames."""
     gap = b.frames[0] - a.frames[-1]
     if gap <= 0 or gap > max_gap:
         return np.inf
     first = b.detections[0]
-    ratio = max(first.size, a.last.size) / min(first.size, a.last.size)
-    if ratio > cfg.max_size_ratio:
+    size_a = max(d.size for f, d in zip(a.frames, a.detections) if f > a.frames[-1] - emerge)
+    size_b = max(d.size for f, d in zip(b.frames, b.detections) if f < b.frames[0] + emerge)
+    if max(size_a, size_b) / min(size_a, size_b) > cfg.max_size_ratio:
         return np.inf
     _, expected = a.predicted(b.frames[0])
     # the prediction grows less certain with the gap: compare with the last seen place too, take the nearer
     here = first.keypoints[0]
     dist = min(np.linalg.norm(here - expected[0]), np.linalg.norm(here - a.last.keypoints[0]))
-    cost = dist / a.last.size
+    cost = dist / size_a
     return cost if cost <= cfg.max_distance else np.inf
 
 
@@ -245,6 +249,7 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
     hidden, turned or jumping who was lost and found again). Returns tracks renumbered 0, 1, ... by first frame."""
     tracks = [Track(t.track_id, list(t.frames), list(t.detections)) for t in tracks if t.frames]
     max_gap = max(1, int(round(cfg.max_gap_s * fps)))
+    emerge = max(1, int(round(cfg.emerge_s * fps)))
     changed = True
     while changed and len(tracks) > 1:
         changed = False
@@ -257,7 +262,7 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
                     dup = _duplicate_distance(a, b)
                     if dup <= cfg.duplicate_distance and dup < best[0]:
                         best = (dup, i, j)
-                cost = _successor_cost(a, b, max_gap, cfg)
+                cost = _successor_cost(a, b, max_gap, cfg, emerge)
                 if cost < best[0]:
                     best = (cost, i, j)
         if np.isfinite(best[0]):
