@@ -106,7 +106,8 @@ def main() -> None:
     ap.add_argument("--model", nargs="+", help="passed on to realvideo.py")
     args = ap.parse_args()
 
-    found = {name: offsets(p) for name, p in sources().items()}
+    poses = sources()
+    found = {name: offsets(p) for name, p in poses.items()}
     print("Offsets from the shoulders' midpoint, trunk lengths (up, forward; forward's sign is one convention "
           "for every source), median over frames\n")
     print("| source | " + " | ".join(JOINT_NAMES[j] for j in CONVENTION_JOINTS) + " |")
@@ -117,7 +118,7 @@ def main() -> None:
     if not args.realvideo:
         print("\nrerun: python benchmarks/joint_definitions.py")
         return
-    refs = [p for name, p in sources().items() if name.startswith("BlazePose")]
+    refs = [p for name, p in poses.items() if name.startswith("BlazePose")]
     if not refs:
         sys.exit("no real-video reference in benchmarks/data: nothing to measure BlazePose's convention on")
     ref = np.concatenate(refs)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from occlupose.occlusion import OcclusionFilterConfig, track_confidence
-from occlupose.pipeline import RunConfig, track_video
+from occlupose.pipeline import RunConfig, dense_track, track_video
 from occlupose.sides import LIMBS, consistent_sides, mirror_frames
 
 HERE = Path(__file__).parent
@@ -30,15 +30,7 @@ def track_rows(video: Path, cfg: RunConfig, sigma: float, b: float) -> list[tupl
     _, found, *_ = track_video(video, cfg, progress=False)
     rows = []
     for t in found:
-        frames, kp, conf, boxes = t.arrays()
-        n = len(frames)
-        seen = np.zeros(n, bool)
-        seen[np.asarray(t.frames) - frames[0]] = True
-        flow, ok = np.zeros((n, 17, 2)), np.zeros((n, 17), bool)
-        for f, d in zip(t.frames, t.detections):
-            if d.flow is not None:
-                flow[f - frames[0]], ok[f - frames[0]] = d.flow, d.flow_ok
-        size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        _, kp, conf, size, seen, flow, ok = dense_track(t)
         mirrored = consistent_sides(kp, seen, size) & seen
         if not mirrored.any():
             continue

@@ -29,7 +29,7 @@ from .sides import causal_sides, consistent_sides, mirror_frames
 from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
-from .tracking import Detection, StitchConfig, Tracker, TrackerConfig, box_iou, part_of, pose_similarity, stitch
+from .tracking import Detection, StitchConfig, Track, Tracker, TrackerConfig, box_iou, part_of, pose_similarity, stitch
 from .trajectory import Intrinsics, TrajectoryConfig, intrinsics_for, trajectory
 from .validate import at_least, within
 from .video import VideoInfo, probe, read_frames
@@ -393,6 +393,23 @@ def run_video(path: str | Path, model, cfg: RunConfig = RunConfig(), detector: P
     return lift_tracks(track_video(path, cfg, detector, backend, progress), model, cfg)
 
 
+def dense_track(track: Track) -> tuple[np.ndarray, ...]:
+    """One track over every frame from its first to its last (:meth:`tracking.Track.arrays`, held through gaps):
+    frames (T,), keypoints (T, 17, 2), scores (T, 17), person size (T,) px, seen (T,) bool, and the optical flow
+    (T, 17, 2) into the next frame with where it is valid (T, 17)."""
+    frames, kp, conf, boxes = track.arrays()
+    t = len(frames)
+    seen = np.zeros(t, bool)
+    seen[np.asarray(track.frames) - frames[0]] = True
+    flow = np.zeros((t, 17, 2))
+    flow_ok = np.zeros((t, 17), bool)
+    for f, d in zip(track.frames, track.detections):  # one entry per frame, not per joint
+        if d.flow is not None:
+            flow[f - frames[0]], flow_ok[f - frames[0]] = d.flow, d.flow_ok
+    box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return frames, kp, conf, box_size, seen, flow, flow_ok
+
+
 def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResult:
     """The lifting half of :func:`run_video`, on what :func:`track_video` returned (so that one front-end pass
     can be lifted by several models)."""
@@ -413,16 +430,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
         if sparse or any(part_of(track, other) for other in found if other is not track):
             short += 1
             continue
-        frames, kp, conf, boxes = track.arrays()
-        t = len(frames)
-        seen = np.zeros(t, bool)
-        seen[np.asarray(track.frames) - frames[0]] = True
-        flow = np.zeros((t, 17, 2))
-        flow_ok = np.zeros((t, 17), bool)
-        for f, d in zip(track.frames, track.detections):  # one entry per frame, not per joint
-            if d.flow is not None:
-                flow[f - frames[0]], flow_ok[f - frames[0]] = d.flow, d.flow_ok
-        box_size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        frames, kp, conf, box_size, seen, flow, flow_ok = dense_track(track)
         track_times = times[frames - frame_range[0]]
         if cfg.sides != "off":  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
             mirrored = (consistent_sides(kp, seen, box_size) if cfg.sides == "track"

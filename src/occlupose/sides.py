@@ -62,8 +62,13 @@ def consistent_sides(keypoints: np.ndarray, seen: np.ndarray, size: np.ndarray, 
     for i in range(k - 1, 0, -1):
         state[i - 1] = state[i] ^ switched[i, state[i]]
     out[idx] = state.astype(bool)
-    last = np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))
-    return out[last]
+    return _held(out, seen)
+
+
+def _held(decided: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """(T,) decisions made on the seen frames, each unseen frame given its last seen frame's (the track holds
+    that frame's keypoints through the gap)."""
+    return decided[np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))]
 
 
 def mirror_frames(frames: np.ndarray, *per_joint: np.ndarray) -> list[np.ndarray]:
@@ -111,5 +116,4 @@ def causal_sides(keypoints: np.ndarray, seen: np.ndarray, size: np.ndarray, time
     out = np.zeros(len(seen), bool)
     for i in np.flatnonzero(seen):  # one decision per frame, each needing the one before: sequential
         out[i] = keeper(keypoints[i], float(size[i]), float(times[i]))
-    last = np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))
-    return out[last]
+    return _held(out, seen)

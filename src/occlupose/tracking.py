@@ -171,9 +171,10 @@ class StitchConfig:
     max_gap_s: float = 1.5
     #: where they come back: within this many body sizes of where they were heading
     max_distance: float = 1.0
-    #: and at a similar size (ratio of the larger to the smaller), each side's size the largest over this long
-    #: at the join: a person walking behind something, or coming out, is seen in part for a few frames
+    #: and at a similar size (ratio of the larger to the smaller)
     max_size_ratio: float = 1.6
+    #: each side's size at a join is its largest over this long there: a person walking behind something, or
+    #: coming out, is seen in part for a few frames
     emerge_s: float = 0.25
     #: two tracks at the same time whose pelvis keypoints stay this close (in body sizes) are one person
     duplicate_distance: float = 0.2
@@ -214,8 +215,9 @@ def _successor_cost(a: Track, b: Track, max_gap: int, cfg: StitchConfig, emerge:
     if gap <= 0 or gap > max_gap:
         return np.inf
     first = b.detections[0]
-    size_a = max(d.size for f, d in zip(a.frames, a.detections) if f > a.frames[-1] - emerge)
-    size_b = max(d.size for f, d in zip(b.frames, b.detections) if f < b.frames[0] + emerge)
+    # frames are sorted: the window's detections are among the last (first) ``emerge`` of each track
+    size_a = max(d.size for f, d in zip(a.frames[-emerge:], a.detections[-emerge:]) if f > a.frames[-1] - emerge)
+    size_b = max(d.size for f, d in zip(b.frames[:emerge], b.detections[:emerge]) if f < b.frames[0] + emerge)
     if max(size_a, size_b) / min(size_a, size_b) > cfg.max_size_ratio:
         return np.inf
     _, expected = a.predicted(b.frames[0])
