@@ -129,6 +129,25 @@ def test_a_person_followed_twice_becomes_one_track(rng):
     assert len(stitch([a, c], fps=30)) == 2
 
 
+def test_a_double_of_someone_else_does_not_take_a_lost_persons_place(rng):
+    """Measured on the real-video view multi/cam04 with a panel over one man: the search crop moving on from
+    where he was lost lands on another man and follows a distorted double of him (pelvis 0.09-0.22 body sizes
+    off) for a few frames, right where the lost man was heading. Joined to the lost man first, that double
+    overlapped his true return in time and kept it from being joined; a double is joined to its original first."""
+    # the walker without noise, so that his heading (from his last 5 frames) is exact
+    walk = lambda f: person(100 + 3 * f, 240)  # noqa: E731 - lost at frame 30, heading right
+    other = lambda f: person(370, 240, rng=rng)  # noqa: E731 - someone standing ahead of him
+    double = lambda f: person(334, 240, rng=rng)  # noqa: E731 - 0.18 sizes off `other`, 0.03 off walk's heading
+    back = lambda f: person(40 + 3 * f, 240)  # noqa: E731 - walk, found again 0.3 sizes behind his heading
+    pieces = [_track(0, range(0, 30), walk), _track(1, range(0, 100), other), _track(2, range(76, 83), double),
+              _track(3, range(68, 100), back)]
+    out = stitch(pieces, fps=60)
+    assert len(out) == 2
+    walker, standing = sorted(out, key=lambda t: len(t.frames))
+    assert walker.frames == list(range(30)) + list(range(68, 100))
+    assert standing.frames == list(range(100))
+
+
 def test_a_crop_of_someones_legs_is_part_of_them_not_a_person(rng):
     big = _track(0, range(0, 40), lambda f: person(300, 300, h=400, rng=rng))
     legs = _track(1, range(10, 17), lambda f: person(300, 420, h=120, rng=rng))  # inside the big box, small

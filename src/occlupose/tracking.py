@@ -248,25 +248,32 @@ def part_of(a: Track, b: Track, min_inside: float = 0.6, max_size: float = 0.6) 
 def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) -> list[Track]:
     """Tracks of the same person joined: two that follow the same person at the same time (duplicates), and one
     that starts within ``max_gap_s`` of another's end, near where it was heading and at its size (a person
-    hidden, turned or jumping who was lost and found again). Returns tracks renumbered 0, 1, ... by first frame."""
+    hidden, turned or jumping who was lost and found again); duplicates are joined before any successor.
+    Returns tracks renumbered 0, 1, ... by first frame."""
     tracks = [Track(t.track_id, list(t.frames), list(t.detections)) for t in tracks if t.frames]
     max_gap = max(1, int(round(cfg.max_gap_s * fps)))
     emerge = max(1, int(round(cfg.emerge_s * fps)))
     changed = True
     while changed and len(tracks) > 1:
         changed = False
-        best = (np.inf, -1, -1)
+        # duplicates first: two tracks of one person at the same time is seen, a successor only guessed. A
+        # search crop that lands on someone else makes a short double of them, which may also lie where the
+        # lost person was heading (real-video view multi/cam04): joined to the lost person, it would overlap
+        # their true return in time and keep it from being joined
+        dup = (np.inf, -1, -1)
+        succ = (np.inf, -1, -1)
         for i, a in enumerate(tracks):
             for j, b in enumerate(tracks):
                 if i == j:
                     continue
                 if i < j:
-                    dup = _duplicate_distance(a, b)
-                    if dup <= cfg.duplicate_distance and dup < best[0]:
-                        best = (dup, i, j)
+                    d = _duplicate_distance(a, b)
+                    if d <= cfg.duplicate_distance and d < dup[0]:
+                        dup = (d, i, j)
                 cost = _successor_cost(a, b, max_gap, cfg, emerge)
-                if cost < best[0]:
-                    best = (cost, i, j)
+                if cost < succ[0]:
+                    succ = (cost, i, j)
+        best = dup if np.isfinite(dup[0]) else succ
         if np.isfinite(best[0]):
             _, i, j = best
             merged = _merge(tracks[i], tracks[j])
