@@ -12,6 +12,7 @@ Clips: the bundled street clip (768x576, 10 frames/s, 15 s); with ``--wheel`` al
 pose2sim's two demos (1080x1920, 60 frames/s, 1.7 s each: only the shorter durations fit).
 
 Rerun: python benchmarks/occlusion_ids.py [--wheel WHEEL] [--durations 0.3 0.6 1.0] [--search-after-loss 0]
+       [--jumps] (only: how far tracks' pelvises lie from their constant-velocity predictions, clean clips)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from occlupose.pipeline import RunConfig, track_video
+from occlupose.tracking import Track
 from occlupose.video import VideoWriter, probe, read_frames
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "street.mp4"
@@ -36,6 +38,22 @@ def people(video: Path, cfg: RunConfig) -> tuple[list[dict], np.ndarray]:
     for t in tracks:
         out.append({f: (d.keypoints[0].copy(), d.size, d.box.copy()) for f, d in zip(t.frames, t.detections)})
     return out, times
+
+
+def jumps(video: Path, cfg: RunConfig) -> np.ndarray:
+    """How far each detection's pelvis lies from where its track was heading (the tracker's constant-velocity
+    prediction), in body sizes, over the tracks of at least 10 frames of a clean run: what a gate on jumps
+    would have to allow."""
+    _, tracks, _, _, _, _ = track_video(video, cfg, progress=False)
+    out = []
+    for t in tracks:
+        if len(t.frames) < 10:
+            continue
+        for k in range(2, len(t.frames)):
+            _, pred = Track(t.track_id, t.frames[:k], t.detections[:k]).predicted(t.frames[k])
+            d = t.detections[k]
+            out.append(np.linalg.norm(d.keypoints[0] - pred[0]) / max(d.size, t.detections[k - 1].size))
+    return np.asarray(out)
 
 
 def hidden_copy(video: Path, dst: Path, boxes: dict[int, np.ndarray], grow: float = 0.25) -> None:
@@ -88,6 +106,8 @@ def main() -> None:
     ap.add_argument("--min-seconds", type=float, default=3.0, help="a subject is followed at least this long")
     ap.add_argument("--search-after-loss", type=float, default=RunConfig.search_after_loss,
                     help="the front end's search for lost people, seconds (0: off)")
+    ap.add_argument("--jumps", action="store_true",
+                    help="only print how far tracks' pelvises lie from their predictions on the clean clips")
     args = ap.parse_args()
     cfg = RunConfig(search_after_loss=args.search_after_loss)
     rows: dict[float, list[tuple[bool, int]]] = {d: [] for d in args.durations}
@@ -100,6 +120,14 @@ def main() -> None:
                                and ("SinglePerson" in n or "MultiPerson" in n))
                 z.extractall(tmp, names)
             clips += [(work / n, 1.2) for n in names]
+        if args.jumps:
+            print("| clip | detections | median | 99th percentile | max (body sizes from the prediction) |")
+            print("|---|---|---|---|---|")
+            for video, _ in clips:
+                j = jumps(video, cfg)
+                print(f"| {video.parent.parent.name}/{video.name} | {len(j)} | {np.median(j):.3f} | "
+                      f"{np.percentile(j, 99):.3f} | {j.max():.3f} |")
+            return
         for video, min_s in clips:
             info = probe(video)
             subjects, _ = people(video, cfg)

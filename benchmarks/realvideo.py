@@ -36,7 +36,8 @@ BlazePose and the mocap skeleton; spine, neck/nose and head top are reported apa
 
 Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--scenes multi single]
 [--views 1 2 3 4] [--model CKPT [CKPT ...]] (several: one front-end pass, each lifter scored on it)
-[--set FIELD=VALUE ...] (front-end settings, occlupose.pipeline.RunConfig)
+[--set FIELD=VALUE ...] (front-end settings, occlupose.pipeline.RunConfig) [--occlude legs] (a panel over the
+person's legs) [--farther K] (each view shrunk K times into a grey frame of its size: small people)
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ import numpy as np
 from occlusion_ids import hidden_copy  # this folder is on the path: run as a script, or as detector_errors does
 
 from occlupose.data import load_mocap
+from occlupose.detect import cv2_module
 from occlupose.lifter import load_checkpoint
 from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
 from occlupose.multiview import Camera, read_qca, triangulate
 from occlupose.pipeline import RunConfig, lift_tracks, track_video
 from occlupose.skeleton import BONES, FLIP_PERMUTATION, to_h36m
 from occlupose.trajectory import Intrinsics, intrinsics_for, trajectory
+from occlupose.video import VideoWriter, probe, read_frames
 
 #: scene -> folder of the pose2sim wheel; both share one calibration (the files are identical)
 SCENES = {"multi": "Pose2Sim/Demo_MultiPerson", "single": "Pose2Sim/Demo_SinglePerson"}
@@ -86,10 +89,13 @@ def run_config(settings: list[str]) -> RunConfig:
     return dataclasses.replace(cfg, **changes)
 
 
-def pick_subject(cam: Camera, tracks, ref_world: np.ndarray):
-    """The track closest to the reference's projection (median px over the frames both cover), or None."""
+def pick_subject(cam: Camera, tracks, ref_world: np.ndarray, within: float = 0.25):
+    """The track closest to the reference's projection (median px over the frames both cover), or None; a track
+    further than ``within`` of the person's height from it is someone else (small people: when the subject is
+    not found, the bystander is not scored in their place)."""
     ref2 = cam.project(ref_world)
-    best = (np.inf, None)
+    height = np.nanmedian(ref2[..., 1].max(-1) - ref2[..., 1].min(-1))
+    best = (within * height, None)
     for t in tracks:
         keep = t.frames < len(ref2)
         d = np.linalg.norm(t.keypoints_2d[keep] - ref2[t.frames[keep]], axis=-1)
@@ -316,6 +322,34 @@ def under_panel(ref2: np.ndarray, panel: np.ndarray, on: np.ndarray) -> np.ndarr
     return inside & on[:, None]
 
 
+def farther_copy(video: Path, dst: Path, factor: float) -> tuple[float, float, int, int]:
+    """``video`` with each frame shrunk ``factor`` times into the middle of a grey frame of the same size: the
+    scene as a camera with a ``factor`` times shorter lens sees it, so each person is ``factor`` times smaller
+    (as if that much farther away, but with the near view's perspective). Returns the pixel map (sx, sy, ox, oy):
+    new = old * s + o."""
+    cv2 = cv2_module()
+    info = probe(video)
+    nw, nh = round(info.width / factor), round(info.height / factor)
+    ox, oy = (info.width - nw) // 2, (info.height - nh) // 2
+    if not dst.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        part = dst.with_suffix(".part.mp4")
+        with VideoWriter(part, info.fps, info.width, info.height, crf=18) as w:
+            for _, stamp, frame in read_frames(video):
+                canvas = np.full_like(frame, 128)
+                canvas[oy:oy + nh, ox:ox + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+                w.write(canvas, stamp)
+        part.rename(dst)
+    return nw / info.width, nh / info.height, ox, oy
+
+
+def farther_camera(cam: Camera, sx: float, sy: float, ox: float, oy: float) -> Camera:
+    """The calibration of a :func:`farther_copy`: the same lens distortion (in normalised coordinates), the
+    intrinsics mapped to the shrunk frame's pixels."""
+    A = np.array([[sx, 0.0, ox], [0.0, sy, oy], [0.0, 0.0, 1.0]])
+    return dataclasses.replace(cam, K=A @ cam.K)
+
+
 def score_hidden(pred3: np.ndarray, pred2: np.ndarray | None, ref_cam: np.ndarray, ref2: np.ndarray,
                  ok: np.ndarray, hidden: np.ndarray, front: tuple | None = None, focal: float = np.nan
                  ) -> dict[str, float]:
@@ -402,6 +436,19 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
             videos[i] = copy
             print(f"{v.name}: panel over the legs {np.round(panel).astype(int).tolist()} px in frames "
                   f"{np.flatnonzero(on)[0]}-{np.flatnonzero(on)[-1]}")
+    if args.farther > 1:  # every system sees the same shrunk copies; the reference is the frozen one
+        if not ref_path.is_file() or args.rebuild_reference:
+            raise SystemExit(f"--farther scores against the frozen reference {ref_path}; build it without --farther")
+        with np.load(ref_path) as z:
+            world = z["world"]
+        for i, (v, cam) in enumerate(zip(videos, cams)):
+            copy = Path(args.work) / f"farther{args.farther:g}" / scene / v.name
+            cams[i] = farther_camera(cam, *farther_copy(v, copy, args.farther))
+            videos[i] = copy
+            ref2 = cams[i].project(world)
+            height = np.nanmedian(ref2[..., 1].max(-1) - ref2[..., 1].min(-1))
+            print(f"{v.name}: {args.farther:g} times smaller, the person's keypoints span {height:.0f} px in height "
+                  f"(median) in a {cam.size[0]}x{cam.size[1]} frame")
     for v in videos:
         tracked = track_video(v, cfg, progress=False)
         by_model = {name: lift_tracks(tracked, m, cfg) for name, m in models.items()}
@@ -554,6 +601,9 @@ def main() -> None:
     ap.add_argument("--occlude", choices=["legs"],
                     help="score on copies of the views with a grey panel in front of the person's legs for the "
                          "middle 60 %% of the clip (the joints under it are also scored apart)")
+    ap.add_argument("--farther", type=float, default=1.0, metavar="K",
+                    help="score on copies of the views shrunk K times into the middle of a grey frame of the same "
+                         "size: small people (2D px are then the shrunk frame's)")
     ap.add_argument("--scenes", nargs="+", choices=list(SCENES), default=list(SCENES),
                     help="multi: the woman in grey beside the treadmill (the man there is not followed in every "
                          "view); single: the man walking across the platform")
@@ -563,6 +613,10 @@ def main() -> None:
     ap.add_argument("--new-placement", action="store_true",
                     help="with --rebuild-reference: place the crops by a triangulation of this run's tracks")
     args = ap.parse_args()
+    if args.farther > 1 and args.occlude:
+        raise SystemExit("--farther and --occlude: one at a time")
+    if not args.farther >= 1:
+        raise SystemExit(f"--farther {args.farther:g}: need K >= 1")
     t0 = time.time()
     models = {name: load_checkpoint(ckpt).model for name, ckpt in zip(system_names(args.model), args.model)}
     cfg = run_config(args.set)
@@ -587,6 +641,7 @@ def main() -> None:
               f"{sum(r['frames'] for r in sel)} |")
     sets = (" --set " + " ".join(args.set)) if args.set else ""
     sets += f" --occlude {args.occlude}" if args.occlude else ""
+    sets += f" --farther {args.farther:g}" if args.farther > 1 else ""
     given = (" --model " + " ".join(args.model)) if args.model != [None] else ""
     print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{given}{sets}")
 

@@ -6,7 +6,7 @@ person followed (``--max-people 1``). With ``--wheel`` (the pose2sim wheel of be
 same clip scaled to 1080 rows on a 1920x1080 landscape canvas.
 
 Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2] [--wheel WHEEL]
-       [--search-after-loss 0]
+       [--search-after-loss 0] [--detect-tiles 0]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from occlupose.lifter import load_checkpoint
-from occlupose.pipeline import RunConfig, run_video
+from occlupose.pipeline import RunConfig, make_backend, run_video
 from occlupose.render import render_run
 from occlupose.video import VideoWriter, probe, read_frames
 
@@ -40,8 +40,23 @@ def resized_copy(src: str | Path, dst: Path, width: int, height: int, canvas: tu
             w.write(out)
 
 
+class CountedBackend:
+    """The front end's 2D backend, counting the crops it is given (one landmark model pass each)."""
+
+    def __init__(self, cfg: RunConfig):
+        self.inner = make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device, cfg.refine_landmarks,
+                                  cfg.rotate_crops)
+        self.layout = self.inner.layout
+        self.crops = 0
+
+    def estimate(self, frame, rois):
+        self.crops += len(rois)
+        return self.inner.estimate(frame, rois)
+
+
 def measure(video: str | Path, model, cfg: RunConfig, label: str) -> None:
-    result = run_video(video, model, cfg, progress=False)
+    backend = CountedBackend(cfg)
+    result = run_video(video, model, cfg, backend=backend, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         render_run(video, result, Path(tmp) / "render.mp4", progress=False)
@@ -55,6 +70,9 @@ def measure(video: str | Path, model, cfg: RunConfig, label: str) -> None:
     for k, v in result.seconds.items():
         print(f"| {k} | {v:.2f} | {fps[k]:.1f} |")
     print(f"| detection+2D+flow+tracking+lifting | {front:.2f} | **{result.frames / front:.1f}** |")
+    followed = sum(len(t.frames) for t in result.tracks)
+    print(f"landmark model passes: {backend.crops}; output tracks span {followed} person-frames "
+          f"({backend.crops / max(result.frames, 1):.2f} a frame)")
 
 
 def main() -> None:
@@ -64,10 +82,12 @@ def main() -> None:
     ap.add_argument("--wheel", help="pose2sim-0.10.49 wheel: adds the 1080p one-person cases")
     ap.add_argument("--search-after-loss", type=float, default=RunConfig.search_after_loss,
                     help="the front end's search for lost people, seconds (0: off)")
+    ap.add_argument("--detect-tiles", type=float, default=RunConfig.detect_tiles,
+                    help="tiles across the frame's shorter side for the BlazePose detector (0: the whole frame only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = load_checkpoint(None).model
-    cfg = RunConfig(threads=args.threads, search_after_loss=args.search_after_loss)
+    cfg = RunConfig(threads=args.threads, search_after_loss=args.search_after_loss, detect_tiles=args.detect_tiles)
     measure(args.video, model, cfg, "clip as shipped, every person")
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "640x480.mp4"
@@ -88,7 +108,7 @@ def main() -> None:
             measure(landscape, model, one, "1080p landscape, one person")
         wheel = f" --wheel {args.wheel}"
     print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}{wheel} "
-          f"--search-after-loss {args.search_after_loss:g}")
+          f"--search-after-loss {args.search_after_loss:g} --detect-tiles {args.detect_tiles:g}")
 
 
 if __name__ == "__main__":

@@ -407,3 +407,10 @@ def test_quiet_run_prints_nothing_on_stderr(tmp_path):
     video = make_video(tmp_path / "v.mp4", street_frames(5))
     r = cli("run", str(video), "-o", str(tmp_path / "out"), "--quiet", "--no-render")
     assert r.returncode == 0 and r.stderr == "", r.stderr  # no TF Lite banner either
+
+
+@pytest.mark.parametrize("tiles", ["0.5", "-1", "nan"])
+def test_run_refuses_detector_tiles_out_of_range(tiles, tmp_path, capsys):
+    rc = main(["run", str(EXAMPLE), "-o", str(tmp_path / "r"), "--quiet", "--detect-tiles", tiles])
+    one_line_error(capsys, rc, 2, "detect_tiles")
+    assert not (tmp_path / "r").exists()

@@ -194,6 +194,7 @@ def _run_single(args) -> int:
                     search_after_loss=args.search_after_loss,
                     sides="off" if args.keep_sides else "causal" if args.causal else "track",
                     threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
+                    detect_tiles=args.detect_tiles,
                     focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
@@ -341,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(1.5; 0: only at the next detection, faster with many people)")
     r.add_argument("--detect-size", type=int, default=960,
                    help="the detector sees the frame shrunk to this many pixels on its longer side (0: full size)")
+    r.add_argument("--detect-tiles", type=float, default=1.5,
+                   help="the BlazePose detector also looks at overlapping square tiles, this many across the "
+                        "frame's shorter side, for small people (1.5; 0: the whole frame only, faster)")
     r.add_argument("--smoothing", choices=["one_euro_fb", "one_euro", "none"],
                    help="keypoint stabilisation before lifting: One Euro forwards and backwards (no lag; the "
                         "default), forwards only (causal; the default with --causal), or none")

@@ -49,7 +49,8 @@ def cmd_live(args) -> int:
                          "to keep the picture as live.mp4")
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
     cfg = LiveConfig(seconds=args.seconds)
-    run = RunConfig(detect_every=args.detect_every, max_people=args.max_people, device=args.device,
+    run = RunConfig(detect_every=args.detect_every, detect_tiles=args.detect_tiles, max_people=args.max_people,
+                    device=args.device,
                     search_after_loss=args.search_after_loss, sides="off" if args.keep_sides else "causal",
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
                     trajectory=TrajectoryConfig(smoothing="one_euro"))
@@ -140,6 +141,9 @@ def add_parser(sub) -> None:
                          "other way round from the frames before is mirrored back)")
     lv.add_argument("--detect-every", type=int, default=10,
                     help="run the person detector every N frames; people are followed in between (10)")
+    lv.add_argument("--detect-tiles", type=float, default=1.5,
+                    help="tiles across the frame's shorter side where the BlazePose detector also looks, for small "
+                         "people (1.5; 0: the whole frame only, faster)")
     lv.add_argument("--search-after-loss", type=float, default=1.5,
                     help="seconds to keep looking for a lost person where they were heading (0: off)")
     lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
