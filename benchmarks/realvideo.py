@@ -89,13 +89,17 @@ def run_config(settings: list[str]) -> RunConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+def person_height(ref2: np.ndarray) -> float:
+    """(n, 17, 2) the reference projected into a view -> the median span of its keypoints in height, px."""
+    return float(np.nanmedian(ref2[..., 1].max(-1) - ref2[..., 1].min(-1)))
+
+
 def pick_subject(cam: Camera, tracks, ref_world: np.ndarray, within: float = 0.25):
     """The track closest to the reference's projection (median px over the frames both cover), or None; a track
     further than ``within`` of the person's height from it is someone else (small people: when the subject is
     not found, the bystander is not scored in their place)."""
     ref2 = cam.project(ref_world)
-    height = np.nanmedian(ref2[..., 1].max(-1) - ref2[..., 1].min(-1))
-    best = (within * height, None)
+    best = (within * person_height(ref2), None)
     for t in tracks:
         keep = t.frames < len(ref2)
         d = np.linalg.norm(t.keypoints_2d[keep] - ref2[t.frames[keep]], axis=-1)
@@ -445,8 +449,7 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
             copy = Path(args.work) / f"farther{args.farther:g}" / scene / v.name
             cams[i] = farther_camera(cam, *farther_copy(v, copy, args.farther))
             videos[i] = copy
-            ref2 = cams[i].project(world)
-            height = np.nanmedian(ref2[..., 1].max(-1) - ref2[..., 1].min(-1))
+            height = person_height(cams[i].project(world))
             print(f"{v.name}: {args.farther:g} times smaller, the person's keypoints span {height:.0f} px in height "
                   f"(median) in a {cam.size[0]}x{cam.size[1]} frame")
     for v in videos:

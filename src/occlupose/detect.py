@@ -219,12 +219,20 @@ class CombinedDetector:
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = [d(frame) for d in self.detectors]
-        boxes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4))
         # rank by detector order first, then score: each detector's scores live on their own scale
-        rank = np.concatenate([np.full(len(p[1]), len(parts) - i) + np.clip(p[1], 0, 0.99)
-                               for i, p in enumerate(parts)]) if parts else np.zeros(0)
-        keep = nms(boxes, rank, self.nms_iou)
-        return boxes[keep], rank[keep] % 1.0
+        return merge_ranked(parts, [len(parts) - i for i in range(len(parts))], self.nms_iou)
+
+
+def merge_ranked(parts: list[tuple[np.ndarray, np.ndarray]], levels: list[float], iou: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Several (boxes (N, 4), scores (N,)) sets as one, duplicates removed by NMS: a box of a higher ``level``
+    wins over any of a lower one, within a level the higher score wins. Scores are clipped to [0, 0.99]."""
+    if not parts:
+        return np.zeros((0, 4)), np.zeros(0)
+    boxes = np.concatenate([p[0] for p in parts])
+    rank = np.concatenate([level + np.clip(p[1], 0, 0.99) for p, level in zip(parts, levels)])
+    keep = nms(boxes, rank, iou)
+    return boxes[keep], rank[keep] % 1.0
 
 
 def tile_origins(height: int, width: int, side: int, overlap: float) -> np.ndarray:
@@ -255,15 +263,12 @@ class TiledDetector:
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = frame.shape[:2]
-        boxes, scores = self.detector(frame)
-        parts = [(boxes, 1.0 + np.clip(scores, 0, 0.99))]  # the whole frame's boxes rank first
+        parts = [self.detector(frame)]
         side = int(min(h, w) / self.per_side)
         if side >= self.min_side and max(h, w) > side:  # tiles no smaller than what the detector sees
             for x, y in tile_origins(h, w, side, self.overlap):
                 b, sc = self.detector(frame[y:y + side, x:x + side])
                 small = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) <= self.max_share * side
-                parts.append((b[small] + [x, y, x, y], np.clip(sc[small], 0, 0.99)))
-        boxes = np.concatenate([p[0] for p in parts])
-        rank = np.concatenate([p[1] for p in parts])
-        keep = nms(boxes, rank, self.nms_iou)
-        return boxes[keep], rank[keep] % 1.0
+                parts.append((b[small] + [x, y, x, y], sc[small]))
+        # the whole frame's boxes rank first, the tiles' all alike
+        return merge_ranked(parts, [1.0] + [0.0] * (len(parts) - 1), self.nms_iou)

@@ -245,6 +245,19 @@ def part_of(a: Track, b: Track, min_inside: float = 0.6, max_size: float = 0.6) 
     return int(((inside >= min_inside) & smaller).sum()) >= 0.5 * len(a.frames)
 
 
+def _cheapest_pair(tracks: list[Track], cost, ordered: bool) -> tuple[int, int] | None:
+    """Indices (i, j) of the pair with the lowest finite ``cost(tracks[i], tracks[j])`` (the first found on a
+    tie), over every ordered pair, or each unordered one once (i < j); None when no cost is finite."""
+    best, pair = np.inf, None
+    for i, a in enumerate(tracks):
+        for j in range(len(tracks)) if ordered else range(i + 1, len(tracks)):
+            if i != j:
+                c = cost(a, tracks[j])
+                if c < best:
+                    best, pair = c, (i, j)
+    return pair
+
+
 def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) -> list[Track]:
     """Tracks of the same person joined: two that follow the same person at the same time (duplicates), and one
     that starts within ``max_gap_s`` of another's end, near where it was heading and at its size (a person
@@ -253,32 +266,24 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
     tracks = [Track(t.track_id, list(t.frames), list(t.detections)) for t in tracks if t.frames]
     max_gap = max(1, int(round(cfg.max_gap_s * fps)))
     emerge = max(1, int(round(cfg.emerge_s * fps)))
-    changed = True
-    while changed and len(tracks) > 1:
-        changed = False
+    def duplicate(a: Track, b: Track) -> float:
+        d = _duplicate_distance(a, b)
+        return d if d <= cfg.duplicate_distance else np.inf
+
+    def successor(a: Track, b: Track) -> float:
+        return _successor_cost(a, b, max_gap, cfg, emerge)
+
+    while len(tracks) > 1:
         # duplicates first: two tracks of one person at the same time is seen, a successor only guessed. A
         # search crop that lands on someone else makes a short double of them, which may also lie where the
         # lost person was heading (real-video view multi/cam04): joined to the lost person, it would overlap
         # their true return in time and keep it from being joined
-        dup = (np.inf, -1, -1)
-        succ = (np.inf, -1, -1)
-        for i, a in enumerate(tracks):
-            for j, b in enumerate(tracks):
-                if i == j:
-                    continue
-                if i < j:
-                    d = _duplicate_distance(a, b)
-                    if d <= cfg.duplicate_distance and d < dup[0]:
-                        dup = (d, i, j)
-                cost = _successor_cost(a, b, max_gap, cfg, emerge)
-                if cost < succ[0]:
-                    succ = (cost, i, j)
-        best = dup if np.isfinite(dup[0]) else succ
-        if np.isfinite(best[0]):
-            _, i, j = best
-            merged = _merge(tracks[i], tracks[j])
-            tracks = [t for k, t in enumerate(tracks) if k not in (i, j)] + [merged]
-            changed = True
+        pair = _cheapest_pair(tracks, duplicate, ordered=False) or _cheapest_pair(tracks, successor, ordered=True)
+        if pair is None:
+            break
+        i, j = pair
+        merged = _merge(tracks[i], tracks[j])
+        tracks = [t for k, t in enumerate(tracks) if k not in (i, j)] + [merged]
     tracks.sort(key=lambda t: t.frames[0])
     for k, t in enumerate(tracks):
         t.track_id = k
