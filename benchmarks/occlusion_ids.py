@@ -13,6 +13,8 @@ pose2sim's two demos (1080x1920, 60 frames/s, 1.7 s each: only the shorter durat
 
 Rerun: python benchmarks/occlusion_ids.py [--wheel WHEEL] [--durations 0.3 0.6 1.0] [--search-after-loss 0]
        [--jumps] (only: how far tracks' pelvises lie from their constant-velocity predictions, clean clips)
+       [--appearance] (only: how far apart people's clothes are, and one person's over time, clean clips)
+       [--only SUBSTRING] (only the clips whose path contains it) [--no-clothes] (stitching by place alone)
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from occlupose.pipeline import RunConfig, track_video
-from occlupose.tracking import Track
+from occlupose.appearance import distance as clothes_distance
+from occlupose.appearance import typical
+from occlupose.pipeline import RunConfig, measured_fps, track_video
+from occlupose.tracking import Track, clothes
 from occlupose.video import VideoWriter, probe, read_frames
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "street.mp4"
@@ -54,6 +59,30 @@ def jumps(video: Path, cfg: RunConfig) -> np.ndarray:
             d = t.detections[k]
             out.append(np.linalg.norm(d.keypoints[0] - pred[0]) / max(d.size, t.detections[k - 1].size))
     return np.asarray(out)
+
+
+def wardrobe(video: Path, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+    """What tells people apart by their clothes (occlupose.appearance), on a clean run: the change in one
+    person's clothes between successive windows of ``cfg.stitch.appearance_s`` (the medians the cut compares),
+    the distance between two people's windows, their median size (px), and the output tracks with the cut and
+    with it turned off (a cut on a clean clip is a mistake unless the crop really passed to someone else)."""
+    off = replace(cfg, stitch=replace(cfg.stitch, clothes=False))
+    info, plain, _, _, times, _ = track_video(video, off, progress=False)
+    _, cut, _, _, _, _ = track_video(video, cfg, progress=False)
+    w = max(1, int(round(cfg.stitch.appearance_s * measured_fps(times, info.fps))))
+    same, per_track, sizes = [], [], []
+    for t in plain:
+        c = clothes(t, 0.0)
+        if len(t.frames) < 2 * w:
+            continue
+        sizes += [d.size for d in t.detections]
+        med = typical(np.moveaxis(np.lib.stride_tricks.sliding_window_view(c, w, axis=0), -1, 0))
+        same += list(clothes_distance(med[:len(c) - 2 * w + 1], med[w:]))
+        per_track.append(med[::w])
+    cross = [clothes_distance(a[:, None], b[None]).ravel() for i, a in enumerate(per_track)
+             for b in per_track[i + 1:]]
+    return (np.asarray(same), np.concatenate(cross) if cross else np.zeros(0), float(np.median(sizes or [0])),
+            len(cut), len(plain))
 
 
 def hidden_copy(video: Path, dst: Path, boxes: dict[int, np.ndarray], grow: float = 0.25) -> None:
@@ -106,10 +135,17 @@ def main() -> None:
     ap.add_argument("--min-seconds", type=float, default=3.0, help="a subject is followed at least this long")
     ap.add_argument("--search-after-loss", type=float, default=RunConfig.search_after_loss,
                     help="the front end's search for lost people, seconds (0: off)")
+    ap.add_argument("--no-clothes", action="store_true",
+                    help="the stitching without clothes: no cut where a track passes to someone else, no colour cost")
+    ap.add_argument("--only", help="only the clips whose path contains this (e.g. MultiPerson, street)")
+    ap.add_argument("--appearance", action="store_true",
+                    help="only print how far apart people's clothes are, and one person's over time (clean clips)")
     ap.add_argument("--jumps", action="store_true",
                     help="only print how far tracks' pelvises lie from their predictions on the clean clips")
     args = ap.parse_args()
     cfg = RunConfig(search_after_loss=args.search_after_loss)
+    if args.no_clothes:
+        cfg = replace(cfg, stitch=replace(cfg.stitch, clothes=False))
     rows: dict[float, list[tuple[bool, int]]] = {d: [] for d in args.durations}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -120,6 +156,18 @@ def main() -> None:
                                and ("SinglePerson" in n or "MultiPerson" in n))
                 z.extractall(tmp, names)
             clips += [(work / n, 1.2) for n in names]
+        if args.only:
+            clips = [c for c in clips if args.only in str(c[0])]
+        if args.appearance:
+            print("| clip | median size px | one person: 99th percentile | max | two people: min | 5th percentile | "
+                  "output tracks (without the cut) |")
+            print("|---|---|---|---|---|---|---|")
+            for video, _ in clips:
+                same, cross, size, n_cut, n_plain = wardrobe(video, cfg)
+                q = (lambda a, p: f"{np.nanpercentile(a, p):.1f}" if np.isfinite(a).any() else "-")  # noqa: E731
+                print(f"| {video.parent.parent.name}/{video.name} | {size:.0f} | {q(same, 99)} | {q(same, 100)} | "
+                      f"{q(cross, 0)} | {q(cross, 5)} | {n_cut} ({n_plain}) |")
+            return
         if args.jumps:
             print("| clip | detections | median | 99th percentile | max (body sizes from the prediction) |")
             print("|---|---|---|---|---|")
@@ -150,7 +198,8 @@ def main() -> None:
         if r:
             print(f"| {d:g} s | {len(r)} | **{sum(k for k, _ in r)} / {len(r)}** | {sum(n for _, n in r)} |")
     wheel = f" --wheel {args.wheel}" if args.wheel else ""
-    print(f"\nrerun: python benchmarks/occlusion_ids.py{wheel} --durations {' '.join(map(str, args.durations))} "
+    only = (f" --only {args.only}" if args.only else "") + (" --no-clothes" if args.no_clothes else "")
+    print(f"\nrerun: python benchmarks/occlusion_ids.py{wheel}{only} --durations {' '.join(map(str, args.durations))} "
           f"--search-after-loss {args.search_after_loss:g}")
 
 

@@ -245,3 +245,40 @@ def test_a_lost_person_is_looked_for_where_they_were_heading(search):
         assert found[18] == [0] and all(found[f] == [0] for f in range(18, 30))
     else:  # only the next detection finds them again
         assert 18 not in found and 19 not in found and found[20] == [0]
+
+
+class _PanelWalker(_Walker):
+    """The walker going behind a panel: in frame 11, the last before they are hidden, the landmark model sees
+    only their top (a figure 0.4 of their size, 30 px higher) and moves its next crop there."""
+
+    def estimate(self, image, rois):
+        out = super().estimate(image, rois)
+        if self.frame == 11:
+            c = self.where()
+            top = c + np.array([0.0, -30.0])
+            out.keypoints[:] = top + 0.4 * (out.keypoints - c)
+            out.presence[:] = np.where(out.presence > 0, 0.6, 0.0)
+            out.next_rois[:] = [top[0] + 4, top[1] - 30, 60.0, 0.0]
+        return out
+
+
+def test_a_lost_person_is_looked_for_from_where_they_were_last_seen_whole():
+    """Measured on the real-video view multi/cam02 with a panel over a man standing still: in the frame before he
+    was hidden the landmark model saw a piece of him (0.43 of his size), and a search moving on from that frame's
+    crop at that frame's motion went 90 px a frame away; he was found again only at the next detection."""
+    from occlupose.pipeline import FrameTracker
+    from occlupose.tracking import stitch
+
+    walker = _PanelWalker()
+    front = FrameTracker(RunConfig(search_every=2, search_min_frames=5, detect_every=10), detector=walker,
+                         backend=walker)
+    found = {}
+    for f in range(30):
+        walker.frame = f
+        for tid in front.step(f, np.zeros((240, 320, 3), np.uint8), f / 25):
+            found.setdefault(f, []).append(tid)
+    assert found[11] == [0] and not any(f in found for f in range(12, 18))
+    assert len(found[18]) == 1  # found the moment they reappear
+    # (the tracker, predicting from the piece seen in frame 11, starts a new track; the stitching joins them)
+    (one,) = stitch(front.tracker.tracks, fps=25)
+    assert one.frames == list(range(12)) + list(range(18, 30))

@@ -415,6 +415,23 @@ def test_run_refuses_to_overwrite(example_run, capsys):
     assert (out / "poses3d.npz").stat().st_mtime_ns == before
 
 
+def test_run_no_clothes_reaches_the_stitching(tmp_path, monkeypatch):
+    """``--no-clothes`` is the switch for telling people apart by what they wear (occlupose.appearance)."""
+    from occlupose import pipeline
+    from occlupose.cli import main
+
+    seen = []
+
+    def stop(path, model, cfg, **kw):
+        seen.append(cfg.stitch.clothes)
+        raise ValueError("stopped before any work")
+
+    monkeypatch.setattr(pipeline, "run_video", stop)
+    for extra, clothes in (([], True), (["--no-clothes"], False)):
+        assert main(["run", str(EXAMPLE), "-o", str(tmp_path / str(clothes)), "--quiet", *extra]) == 2
+    assert seen == [True, False]
+
+
 @pytest.mark.parametrize("case", ["missing", "not_video", "zero_frames", "no_person", "unwritable", "bad_start"])
 def test_run_bad_input_is_one_clear_line(case, tmp_path, capsys):
     from occlupose.cli import main

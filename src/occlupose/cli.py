@@ -183,6 +183,7 @@ def _run_single(args) -> int:
     from .occlusion import OcclusionFilterConfig
     from .outputs import write_tracks
     from .pipeline import RunConfig, run_video
+    from .tracking import StitchConfig
 
     folder = OutputFolder(args.output, RUN_FILES, args.overwrite)  # checked now, written at the end
     out = folder.path
@@ -194,7 +195,7 @@ def _run_single(args) -> int:
                     search_after_loss=args.search_after_loss,
                     sides="off" if args.keep_sides else "causal" if args.causal else "track",
                     threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
-                    detect_tiles=args.detect_tiles,
+                    detect_tiles=args.detect_tiles, stitch=StitchConfig(clothes=not args.no_clothes),
                     focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
@@ -348,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--smoothing", choices=["one_euro_fb", "one_euro", "none"],
                    help="keypoint stabilisation before lifting: One Euro forwards and backwards (no lag; the "
                         "default), forwards only (causal; the default with --causal), or none")
+    r.add_argument("--no-clothes", action="store_true",
+                   help="tell people apart by place and size alone (default: also by the colours of what they "
+                        "wear, for people at least 160 px tall: a track that passes to someone else is cut there)")
     r.add_argument("--keep-sides", action="store_true",
                    help="keep the 2D model's left/right labels as it gave them (default: frames it labelled the "
                         "other way round, found over the whole track, or from the frames before with --causal, "
