@@ -5,10 +5,11 @@ Where people are tells them apart until two of them meet; then a crop that follo
 her when the panel goes). Their clothes still tell them apart. A descriptor here is the median CIELAB colour of
 each region, (3 regions, 3) per person, sampled on a grid between the keypoints (no segmentation, no learned
 embedding: nothing to download, ~0.1 ms a person). Colours are OpenCV's 8-bit Lab (L, a, b each 0-255).
-Measured on the 8 real-video views (`benchmarks/occlusion_ids.py --appearance`): the distance between the
-medians over 0.2 s of one person's frames is at most 15, between two people at least 16.5; on the 10
-frames/s street clip, whose people are 60-120 px, one person's own distance reaches 35, so decisions are left
-to people at least ``TrackAppearanceConfig.min_size`` pixels tall.
+Measured on the 8 real-video views (`benchmarks/occlusion_ids.py --wheel WHEEL --appearance`): between the
+medians over successive 0.2 s of one person's sightings the distance is at most 15.2, between two people at
+least 16.5; on the 10 frames/s street clip, whose people are ~70 px, one person's own distance reaches 38 and
+two people's goes down to 0.3, so the stitching reads only people at least ``StitchConfig.appearance_min_size``
+pixels tall.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ class RunConfig:
     #: run the person detector on every n-th frame; people are followed from their keypoints in between
     detect_every: int = 10
     #: after a followed person is lost (hidden, out of the crop), the landmark model keeps looking for them for
-    #: this many seconds in a crop moving on from where they were at their last speed, so that they are found
-    #: again (and keep their id) as soon as they reappear rather than at the next detection
+    #: this many seconds in a crop moving on at their speed from where they were last seen whole, so that they
+    #: are found again (and keep their id) as soon as they reappear rather than at the next detection
     search_after_loss: float = 1.5
     #: ... in every n-th frame (each look costs a landmark model pass), for people followed in at least this
     #: many frames before

@@ -191,7 +191,7 @@ class StitchConfig:
     #: two people's (the 60-120 px people of the street clip)
     appearance_min_size: float = 160.0
     #: a track is cut where the clothes before and after differ by this much (Lab) and the person jumps at least
-    #: ``swap_jump`` body sizes from where they were heading at that frame: a crop that ended on someone else
+    #: ``swap_jump`` body sizes from where they were heading near there: a crop that ended on someone else
     swap_distance: float = 20.0
     swap_jump: float = 0.1
     #: joining a successor costs this many body sizes per unit of Lab distance between the clothes on either
