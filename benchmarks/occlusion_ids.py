@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from occlupose.appearance import distance as clothes_distance
-from occlupose.appearance import typical
 from occlupose.pipeline import RunConfig, measured_fps, track_video
-from occlupose.tracking import Track, clothes
+from occlupose.tracking import clothes, jump, windowed_clothes
 from occlupose.video import VideoWriter, probe, read_frames
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "street.mp4"
@@ -50,15 +49,7 @@ def jumps(video: Path, cfg: RunConfig) -> np.ndarray:
     prediction), in body sizes, over the tracks of at least 10 frames of a clean run: what a gate on jumps
     would have to allow."""
     _, tracks, _, _, _, _ = track_video(video, cfg, progress=False)
-    out = []
-    for t in tracks:
-        if len(t.frames) < 10:
-            continue
-        for k in range(2, len(t.frames)):
-            _, pred = Track(t.track_id, t.frames[:k], t.detections[:k]).predicted(t.frames[k])
-            d = t.detections[k]
-            out.append(np.linalg.norm(d.keypoints[0] - pred[0]) / max(d.size, t.detections[k - 1].size))
-    return np.asarray(out)
+    return np.asarray([jump(t, k) for t in tracks if len(t.frames) >= 10 for k in range(2, len(t.frames))])
 
 
 def wardrobe(video: Path, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, float, int, int]:
@@ -76,7 +67,7 @@ def wardrobe(video: Path, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, float
         if len(t.frames) < 2 * w:
             continue
         sizes += [d.size for d in t.detections]
-        med = typical(np.moveaxis(np.lib.stride_tricks.sliding_window_view(c, w, axis=0), -1, 0))
+        med = windowed_clothes(c, w)
         same += list(clothes_distance(med[:len(c) - 2 * w + 1], med[w:]))
         per_track.append(med[::w])
     cross = [clothes_distance(a[:, None], b[None]).ravel() for i, a in enumerate(per_track)

@@ -61,7 +61,8 @@ def describe(frame: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     x = np.where(inside, np.nan_to_num(pts[..., 0]), 0).round().astype(int)
     y = np.where(inside, np.nan_to_num(pts[..., 1]), 0).round().astype(int)
     rgb = frame[y, x].reshape(-1, 1, 3)  # every sample at once: one colour conversion
-    lab = cv2_module().cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2_module().COLOR_RGB2LAB)
+    cv2 = cv2_module()
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2.COLOR_RGB2LAB)
     lab = lab.reshape(*x.shape, 3).astype(float)
     lab[~inside] = np.nan
     return typical(np.moveaxis(lab, 2, 0))  # (P, N, 3, 3) -> the median over the samples

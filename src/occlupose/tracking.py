@@ -259,6 +259,11 @@ def clothes(track: Track, min_size: float) -> np.ndarray:
     return out
 
 
+def windowed_clothes(worn: np.ndarray, window: int) -> np.ndarray:
+    """(T, 3, 3) clothes per detection -> (T - window + 1, 3, 3) their medians over each run of ``window``."""
+    return typical(np.moveaxis(np.lib.stride_tricks.sliding_window_view(worn, window, axis=0), -1, 0))
+
+
 def end_clothes(track: Track, window: int, min_size: float, first: bool) -> np.ndarray:
     """(3, 3) what the person wears over the first (or last) ``window`` detections of the track; NaN when fewer
     than half of them were read."""
@@ -290,8 +295,7 @@ def split_swaps(track: Track, window: int, cfg: StitchConfig = StitchConfig()) -
         return [track]
     c = clothes(track, cfg.appearance_min_size)
     t = len(c)
-    windows = np.lib.stride_tricks.sliding_window_view(c, window, axis=0)  # (t - w + 1, 3, 3, w)
-    typical_w = typical(np.moveaxis(windows, -1, 0))  # (t - w + 1, 3, 3)
+    typical_w = windowed_clothes(c, window)  # (t - w + 1, 3, 3)
     read = np.lib.stride_tricks.sliding_window_view(np.isfinite(c).any((1, 2)), window).sum(-1) * 2 >= window
     # a cut before detection k (w <= k <= t - w) compares window [k - w, k) with [k, k + w)
     change = clothes_distance(typical_w[:t - 2 * window + 1], typical_w[window:])
@@ -349,19 +353,14 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
               for piece in split_swaps(Track(t.track_id, list(t.frames), list(t.detections)), window, cfg)]
     max_gap = max(1, int(round(cfg.max_gap_s * fps)))
     emerge = max(1, int(round(cfg.emerge_s * fps)))
-    # id(track), first (True / False: its first / last sightings, None: all) -> (track, its clothes there)
+    # id(track), part (True / False: its first / last sightings, None: all) -> (track, its clothes there)
     ends: dict[tuple[int, bool | None], tuple[Track, np.ndarray]] = {}
 
-    def worn(t: Track, first: bool) -> np.ndarray:
+    def worn(t: Track, first: bool | None) -> np.ndarray:
         key = (id(t), first)
         if key not in ends or ends[key][0] is not t:
-            ends[key] = (t, end_clothes(t, window, cfg.appearance_min_size, first))
-        return ends[key][1]
-
-    def dressed(t: Track) -> np.ndarray:
-        key = (id(t), None)
-        if key not in ends or ends[key][0] is not t:
-            ends[key] = (t, typical(clothes(t, cfg.appearance_min_size)))
+            ends[key] = (t, typical(clothes(t, cfg.appearance_min_size)) if first is None
+                         else end_clothes(t, window, cfg.appearance_min_size, first))
         return ends[key][1]
 
     def duplicate(a: Track, b: Track) -> float:
@@ -370,7 +369,7 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
             return np.inf
         # a crop that ended on someone else in its last frames (too few to cut) holds them at the same place as
         # their own track: two people's tracks, as their clothes over the whole of each say
-        return np.inf if cfg.clothes and clothes_distance(dressed(a), dressed(b)) >= cfg.swap_distance else d
+        return np.inf if cfg.clothes and clothes_distance(worn(a, None), worn(b, None)) >= cfg.swap_distance else d
 
     def successor(a: Track, b: Track) -> float:
         cost = _successor_cost(a, b, max_gap, cfg, emerge)
