@@ -179,6 +179,8 @@ def main() -> None:
     ap.add_argument("--split", choices=["test", "val"], default="test",
                     help="val: train without S08/S13 and score on them (choose settings here); test: the test subjects")
     ap.add_argument("--out", default="runs/ablation")
+    ap.add_argument("--init", help="fine-tune: start each run from this checkpoint ({seed}: the run's seed), e.g. "
+                                  "runs/gpu/c256x5000/val/default-s{seed}/final.pt")
     ap.add_argument("--device")
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
     ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
@@ -191,7 +193,8 @@ def main() -> None:
     names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("steps", "batch_size", "channels", "window", "threshold", "split") and v is not None)
+                    if k in ("steps", "batch_size", "channels", "window", "threshold", "split", "init")
+                    and v is not None)
           + f" --out {args.out}" + (" --report" if args.report else "") + (" --flip" if args.flip else "")
           + (" --clean" if args.clean else "") + (f" --bodies {args.bodies}" if args.bodies else ""))
     print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded | MPJVE |")
@@ -209,7 +212,8 @@ def main() -> None:
                 if (run / "eval.json").is_file():
                     results.append(json.loads((run / "eval.json").read_text()))
                 continue
-            results.append(run_row(replace(cfg, seed=seed), run, args.views, args.device, args.resume,
+            init = args.init.format(seed=seed) if args.init else cfg.init
+            results.append(run_row(replace(cfg, seed=seed, init=init), run, args.views, args.device, args.resume,
                                    split=args.split, rescore=args.rescore))
         if not results:
             print(f"| {Path(name).stem} | (not run) | | | | | | |")

@@ -8,7 +8,7 @@ import torch
 from occlupose.config import ModelConfig, TrainConfig, load_config, save_config
 from occlupose.lifter import load_checkpoint
 from occlupose.models import TCNConfig
-from occlupose.train import lr_at, train
+from occlupose.train import initial_weights, lr_at, train
 
 
 def tiny(**kw) -> TrainConfig:
@@ -53,6 +53,39 @@ def test_resume_continues_and_refuses_a_used_folder(tmp_path, mocap):
     train(replace(cfg, steps=20), run, resume=True, progress=False)
     assert load_checkpoint(run / "final.pt").meta["step"] == 20
     assert [r["step"] for r in read_log(run / "log.csv")] == ["10", "20"]
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path, mocap):
+    cfg = tiny(data=mocap.path, steps=10, log_every=10, checkpoint_every=10, use_adversarial=False)
+    base = dict(load_checkpoint(train(cfg, tmp_path / "base", progress=False)).model.named_parameters())
+    # a near-zero learning rate: after one step the weights (not the batch-norm statistics, which any forward
+    # pass in training mode moves) are still the ones it started from
+    still = replace(cfg, steps=1, log_every=1, lr=1e-12, lr_final=1e-12)
+    tuned = load_checkpoint(train(replace(still, init=str(tmp_path / "base" / "final.pt")), tmp_path / "ft",
+                                  progress=False))
+    fresh = dict(load_checkpoint(train(still, tmp_path / "fresh", progress=False)).model.named_parameters())
+    tuned_weights = dict(tuned.model.named_parameters())
+    for k, v in base.items():
+        np.testing.assert_allclose(tuned_weights[k].detach().numpy(), v.detach().numpy(), atol=1e-6)
+    # a run without init starts where base started, ten Adam steps of ~1e-3 away from where it ended
+    assert max(float((fresh[k] - v).detach().abs().max()) for k, v in base.items()) > 1e-3
+    assert tuned.config.init == str(tmp_path / "base" / "final.pt")  # the run records where it started
+    # another network is refused before anything is written
+    wider = replace(still, init=str(tmp_path / "base" / "final.pt"),
+                    model=replace(cfg.model, tcn=replace(cfg.model.tcn, channels=32)))
+    with pytest.raises(ValueError, match="channels=24.*channels=32"):
+        train(wider, tmp_path / "wider", progress=False)
+    assert not (tmp_path / "wider").exists()
+
+
+def test_the_fine_tuning_configs_start_from_the_shipped_model():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "finetune" / "default_cmu_extra.yaml")
+    assert cfg.init == "default" and cfg.extra_data == ("cmu_extra",) and cfg.lr == cfg.lr_final == 1e-4
+    shipped = load_checkpoint(None).model.state_dict()
+    weights = initial_weights(cfg)
+    assert weights.keys() == shipped.keys() and all(torch.equal(weights[k], shipped[k]) for k in shipped)
 
 
 def test_lr_schedule_follows_the_paper():

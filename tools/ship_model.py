@@ -10,6 +10,7 @@ import argparse
 import csv
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -40,7 +41,9 @@ def main() -> None:
     run = Path(args.run)
     loaded = load_checkpoint(run / "final.pt")
     out = WEIGHTS / f"{args.name}.pt"
-    save_checkpoint(out, loaded.model, loaded.config, loaded.meta["step"], half=True,
+    # the packaged model keeps its product name whatever the recipe's run was called (the card names the recipe)
+    save_checkpoint(out, loaded.model, replace(loaded.config, name=f"occlupose-{args.name}"), loaded.meta["step"],
+                    half=True,
                     extra={"trained_at_commit": loaded.meta.get("git_commit", "unknown")})
     shipped = load_checkpoint(out)
     mocap = load_mocap(loaded.config.data)
@@ -67,6 +70,9 @@ def main() -> None:
         extra += ("\n**Licence note:** trained in part on HDM05 (M. Müller, T. Röder, M. Clausen, B. Eberhardt, "
                   "B. Krüger, A. Weber, *Documentation Mocap Database HDM05*, Universität Bonn, 2007), which is "
                   "licensed CC BY-SA 3.0; these weights are a derived work shared under the same licence.")
+    if cfg.init is not None:
+        extra += (f"\nFine-tuned: the weights started from `{cfg.init}` (a trained lifter, `init` in the config), "
+                  f"not from random ones; the command below trains only the fine-tuning.")
     encodings = {"paper": "the paper's: keypoints below b zeroed and flagged 0",
                  "soft": "soft: every 2D guess kept, with its Eq. 2 confidence C* as the third channel",
                  "unaware": "occlusion-unaware: every guess as reliable"}
@@ -82,7 +88,7 @@ def main() -> None:
             "and the ones before it")
     card = f"""# Model card: {shipped.name}
 
-{what} ({parts}, {count_parameters(shipped.model):,} parameters,
+{what}, trained with the recipe `{cfg.name}` ({parts}, {count_parameters(shipped.model):,} parameters,
 stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
 sigma = {enc.sigma:g}; recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
 

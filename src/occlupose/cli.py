@@ -32,6 +32,8 @@ def cmd_train(args) -> int:
         cfg = replace(cfg, steps=args.steps)
     if args.data is not None:
         cfg = replace(cfg, data=args.data)
+    if args.init is not None:
+        cfg = replace(cfg, init=args.init)
     final = train(cfg, args.output, resume=args.resume, device=args.device, overwrite=args.overwrite,
                   progress=not args.quiet)
     print(f"final checkpoint: {final}")
@@ -282,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="start again in a non-empty run folder")
     t.add_argument("--steps", type=int, help="override the number of steps")
     t.add_argument("--data", help="mocap .npz (default: $OCCLUPOSE_DATA, else the bundled CMU file)")
+    t.add_argument("--init", help="start from this lifter checkpoint's weights (fine-tuning; `default`: the "
+                                  "shipped model); the config's network must be the same")
     t.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)

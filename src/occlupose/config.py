@@ -65,6 +65,10 @@ class TrainConfig:
     data: str | None = None
     #: more mocap whose training clips are added: bundled names ("cmu_extra", "hdm05") or paths
     extra_data: tuple[str, ...] = ()
+    #: a lifter checkpoint (file, or a packaged model's name: "default") whose weights this run starts from
+    #: instead of random ones: fine-tuning, e.g. on more data. Its model config must be this run's (only
+    #: flip_test, a test-time setting, may differ); the optimiser starts afresh at ``lr``
+    init: str | None = None
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
     supervised_subjects: tuple[str, ...] | None = None

@@ -26,7 +26,7 @@ from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, extra_mocap_path, load_mocap, merge_mocap, sample_windows
 from .encoding import DROPPING, encode
-from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, save_checkpoint
+from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, load_checkpoint, save_checkpoint
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import NUM_JOINTS
@@ -157,6 +157,18 @@ def _distributed() -> tuple[int, int]:
 RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 
+def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent."""
+    loaded = load_checkpoint(cfg.init, device)
+    theirs = replace(loaded.config.model, flip_test=cfg.model.flip_test)
+    if theirs != cfg.model:
+        diff = [f"{k}: {getattr(theirs, k)} vs {getattr(cfg.model, k)}" for k in vars(cfg.model)
+                if getattr(theirs, k) != getattr(cfg.model, k)]
+        raise ValueError(f"init {cfg.init}: its model differs from this run's ({'; '.join(diff)}); fine-tuning "
+                         "needs the same network and input encoding")
+    return loaded.model.state_dict()
+
+
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
     """The checked run folder and whether training continues from its ``last.pt``. Writes nothing."""
     run_dir, used = run_folder(run_dir)
@@ -191,6 +203,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr) if disc is not None else None
     start = 0
+    if cfg.init is not None and not continuing:
+        model.load_state_dict(initial_weights(cfg, device))
     if continuing:
         ckpt = read_checkpoint(last, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "training state", device)
         saved = from_dict(TrainConfig, ckpt["config"], str(last))
