@@ -15,6 +15,7 @@ Rerun: python benchmarks/occlusion_ids.py [--wheel WHEEL] [--durations 0.3 0.6 1
        [--jumps] (only: how far tracks' pelvises lie from their constant-velocity predictions, clean clips)
        [--appearance] (only: how far apart people's clothes are, and one person's over time, clean clips)
        [--only SUBSTRING] (only the clips whose path contains it) [--no-clothes] (stitching by place alone)
+       [--live [--no-join]] (the ids live use shows: no stitching; --no-join: the online tracker's own)
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from occlupose.video import VideoWriter, probe, read_frames
 EXAMPLE = Path(__file__).parents[1] / "examples" / "street.mp4"
 
 
-def people(video: Path, cfg: RunConfig) -> tuple[list[dict], np.ndarray]:
-    """Front end only: each stitched track as {frame: (pelvis (2,), size)}, and the frames' times."""
-    _, tracks, _, _, times, _ = track_video(video, cfg, progress=False)
+def people(video: Path, cfg: RunConfig, online: bool = False) -> tuple[list[dict], np.ndarray]:
+    """Front end only: each stitched track (``online``: each person as live use numbers them) as {frame:
+    (pelvis (2,), size, box (4,))}, and the frames' times."""
+    _, tracks, _, _, times, _ = track_video(video, cfg, progress=False, online=online)
     out = []
     for t in tracks:
         out.append({f: (d.keypoints[0].copy(), d.size, d.box.copy()) for f, d in zip(t.frames, t.detections)})
@@ -102,12 +104,13 @@ def holder(tracks: list[dict], frame: int, pelvis: np.ndarray, size: float) -> i
     return best
 
 
-def trial(video: Path, subject: dict, start: int, stop: int, cfg: RunConfig, work: Path) -> tuple[bool, int, int]:
+def trial(video: Path, subject: dict, start: int, stop: int, cfg: RunConfig, work: Path,
+          online: bool = False) -> tuple[bool, int, int]:
     """Hide ``subject`` in frames [start, stop); (one id kept, subject frames outside the panel not held, output
     tracks)."""
     dst = work / f"hidden_{start}_{stop}.mp4"
     hidden_copy(video, dst, {f: subject[f][2] for f in range(start, stop) if f in subject})
-    tracks, _ = people(dst, cfg)
+    tracks, _ = people(dst, cfg, online)
     frames = sorted(subject)
     before = [f for f in frames if f < start][-3:]
     after = [f for f in frames if f >= stop][:3]
@@ -128,6 +131,10 @@ def main() -> None:
                     help="the front end's search for lost people, seconds (0: off)")
     ap.add_argument("--no-clothes", action="store_true",
                     help="the stitching without clothes: no cut where a track passes to someone else, no colour cost")
+    ap.add_argument("--live", action="store_true",
+                    help="score the ids live use shows (no stitching after the fact; subjects still from `run`)")
+    ap.add_argument("--no-join", action="store_true",
+                    help="with --live: the online tracker's own ids, no joining of a new track to a lost person")
     ap.add_argument("--only", help="only the clips whose path contains this (e.g. MultiPerson, street)")
     ap.add_argument("--appearance", action="store_true",
                     help="only print how far apart people's clothes are, and one person's over time (clean clips)")
@@ -137,6 +144,8 @@ def main() -> None:
     cfg = RunConfig(search_after_loss=args.search_after_loss)
     if args.no_clothes:
         cfg = replace(cfg, stitch=replace(cfg.stitch, clothes=False))
+    if args.no_join:
+        cfg = replace(cfg, join_online=False)
     rows: dict[float, list[tuple[bool, int]]] = {d: [] for d in args.durations}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -179,7 +188,7 @@ def main() -> None:
                     if len(frames) < n + 6:
                         continue
                     start = frames[(len(frames) - n) // 2]
-                    kept, lost, count = trial(video, s, start, start + n, cfg, work)
+                    kept, lost, count = trial(video, s, start, start + n, cfg, work, args.live)
                     rows[d].append((kept, lost))
                     print(f"  subject at frames {frames[0]}-{frames[-1]}, hidden {start}-{start + n - 1} ({d:g} s): "
                           f"{'one id' if kept else 'NEW ID'}, {lost} frames not held, {count} tracks", flush=True)
@@ -189,7 +198,8 @@ def main() -> None:
         if r:
             print(f"| {d:g} s | {len(r)} | **{sum(k for k, _ in r)} / {len(r)}** | {sum(n for _, n in r)} |")
     wheel = f" --wheel {args.wheel}" if args.wheel else ""
-    only = (f" --only {args.only}" if args.only else "") + (" --no-clothes" if args.no_clothes else "")
+    only = ((f" --only {args.only}" if args.only else "") + (" --no-clothes" if args.no_clothes else "")
+            + (" --live" if args.live else "") + (" --no-join" if args.no_join else ""))
     print(f"\nrerun: python benchmarks/occlusion_ids.py{wheel}{only} --durations {' '.join(map(str, args.durations))} "
           f"--search-after-loss {args.search_after_loss:g}")
 

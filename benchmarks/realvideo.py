@@ -582,12 +582,16 @@ def print_means(rows: list[tuple], where: str) -> None:
 
 def system_names(ckpts: list[str | None]) -> list[str]:
     """"occlupose", or with several lifters "occlupose RUN" (the checkpoint's folder, e.g. default-s0, with
-    the folder above it where two share that name)."""
+    the folders above it where two share that name)."""
     if len(ckpts) == 1:
         return ["occlupose"]
-    short = [Path(c).parent.name if c else "shipped" for c in ckpts]
-    full = [str(Path(*Path(c).parent.parts[-2:])) if c else "shipped" for c in ckpts]
-    return [f"occlupose {f if short.count(s) > 1 else s}" for s, f in zip(short, full)]
+    def name(c, depth: int) -> str:
+        return str(Path(*Path(c).parent.parts[-depth:])) if c else "shipped"
+
+    names = [name(c, 1) for c in ckpts]
+    for depth in range(2, 8):  # as many folders above as it takes to tell the runs apart
+        names = [name(c, depth) if names.count(n) > 1 else n for c, n in zip(ckpts, names)]
+    return [f"occlupose {n}" for n in names]
 
 
 def main() -> None:

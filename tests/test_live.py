@@ -278,7 +278,25 @@ def test_a_lost_person_is_looked_for_from_where_they_were_last_seen_whole():
         for tid in front.step(f, np.zeros((240, 320, 3), np.uint8), f / 25):
             found.setdefault(f, []).append(tid)
     assert found[11] == [0] and not any(f in found for f in range(12, 18))
-    assert len(found[18]) == 1  # found the moment they reappear
-    # (the tracker, predicting from the piece seen in frame 11, starts a new track; the stitching joins them)
+    assert found[18] == [0]  # found the moment they reappear, shown with their id
+    # the tracker, predicting from the piece seen in frame 11, starts a new track; the stitching joins them after
+    # the fact, live use's joining at once
+    assert len(front.tracker.tracks) == 2
     (one,) = stitch(front.tracker.tracks, fps=25)
     assert one.frames == list(range(12)) + list(range(18, 30))
+    (live,) = front.online_tracks()
+    assert live.frames == one.frames and live.track_id == 0
+
+
+def test_live_ids_without_joining_are_the_online_trackers():
+    from occlupose.pipeline import FrameTracker
+
+    walker = _PanelWalker()
+    front = FrameTracker(RunConfig(search_every=2, search_min_frames=5, detect_every=10, join_online=False),
+                         detector=walker, backend=walker)
+    found = {}
+    for f in range(30):
+        walker.frame = f
+        for tid in front.step(f, np.zeros((240, 320, 3), np.uint8), f / 25):
+            found.setdefault(f, []).append(tid)
+    assert found[11] == [0] and found[18] == [1] and len(front.online_tracks()) == 2

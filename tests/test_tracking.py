@@ -3,6 +3,7 @@ import pytest
 
 from occlupose.tracking import (
     Detection,
+    OnlineJoiner,
     StitchConfig,
     Track,
     Tracker,
@@ -233,6 +234,47 @@ def test_a_track_is_cut_only_where_the_person_jumps_as_the_clothes_change(rng):
     small = _track(0, range(60), lambda f: dressed(lambda g: person(100 + 3 * g + 50 * (g >= 30), 240, h=100,
                                                                     rng=rng), GREY if f < 30 else RED)(f))
     assert len(split_swaps(small, window=12)) == 1
+
+
+def _live_ids(frames_people, fps=60, cfg=StitchConfig()):
+    """Feed (frame, [Detection]) in order through the online tracker and the joiner; the ids shown per frame."""
+    tr, join = Tracker(), OnlineJoiner(cfg)
+    shown = {}
+    for f, dets in frames_people:
+        shown[f] = join.update(tr.tracks, f, tr.update(f, dets), fps)
+    return shown, tr, join
+
+
+def test_live_a_person_back_after_the_trackers_reach_gets_their_id_back(rng):
+    """Hidden 40 frames (0.67 s at 60 fps; the online tracker gives up after 25): back where they were heading,
+    the new track is shown with their id, while someone standing elsewhere keeps theirs."""
+    walk = lambda f: person(100 + 3 * f, 240, rng=rng)  # noqa: E731
+    other = lambda f: person(600, 250, h=180, rng=rng)  # noqa: E731
+    seq = [(f, ([walk(f)] if f < 30 or f >= 70 else []) + [other(f)]) for f in range(90)]
+    shown, tr, join = _live_ids(seq)
+    assert len(tr.tracks) == 3  # the tracker's own: walker, other, walker again
+    assert shown[29][0] == shown[70][0] == shown[89][0] == 0 and all(shown[f][-1] == 1 for f in range(90))
+    person_0 = join.person(tr.tracks, 0)
+    assert person_0.frames == list(range(30)) + list(range(70, 90))
+    # without the joining (or after 2 s: past max_gap_s) the walker comes back as someone new
+    assert _live_ids(seq, cfg=StitchConfig(max_gap_s=0.3))[0][70][0] == 2
+    # someone new appearing far from where the walker was heading is someone new
+    far = [(f, [walk(f)] if f < 30 else [person(900, 240, rng=rng)] if f >= 70 else []) for f in range(90)]
+    assert _live_ids(far)[0][70] == [1]
+
+
+def test_live_a_person_is_shown_once_when_the_tracker_picks_up_their_old_track_too(rng):
+    """Two tracks shown as one person, both going on in one frame: the person's first track keeps the id, the
+    other is shown as its own, so no id is shown twice."""
+    walk = lambda f: person(100 + 3 * f, 240, rng=rng)  # noqa: E731
+    shown, tr, join = _live_ids([(f, [walk(f)]) for f in range(30)] + [(70, [walk(70)])])
+    assert shown[70] == [0] and join.alias == {1: 0}
+    # the tracker's track 0 (still within its reach, say) and the joined track 1 both seen in frame 71
+    tr.tracks[0].frames.append(71)
+    tr.tracks[0].detections.append(walk(71))
+    tr.tracks[1].frames.append(71)
+    tr.tracks[1].detections.append(walk(71))
+    assert sorted(join.update(tr.tracks, 71, [1, 0], 60)) == [0, 1] and join.alias == {}
 
 
 @pytest.mark.parametrize("field, value", [("max_gap_s", -1.0), ("max_distance", float("nan")),

@@ -432,6 +432,23 @@ def test_run_no_clothes_reaches_the_stitching(tmp_path, monkeypatch):
     assert seen == [True, False]
 
 
+def test_live_no_join_reaches_the_front_end(tmp_path, monkeypatch):
+    """``live --no-join``: the ids shown are the online tracker's own (tracking.OnlineJoiner is off)."""
+    from occlupose import live
+    from occlupose.cli import main
+
+    seen = []
+
+    def stop(source, model, run, camera, cfg, **kw):
+        seen.append(run.join_online)
+        raise ValueError("stopped before any work")
+
+    monkeypatch.setattr(live, "run_live", stop)
+    for extra, join in (([], True), (["--no-join"], False)):
+        assert main(["live", str(EXAMPLE), "-o", str(tmp_path / str(join)), "--no-display", "--quiet", *extra]) == 2
+    assert seen == [True, False]
+
+
 @pytest.mark.parametrize("case", ["missing", "not_video", "zero_frames", "no_person", "unwritable", "bad_start"])
 def test_run_bad_input_is_one_clear_line(case, tmp_path, capsys):
     from occlupose.cli import main

@@ -51,7 +51,8 @@ def cmd_live(args) -> int:
     cfg = LiveConfig(seconds=args.seconds)
     run = RunConfig(detect_every=args.detect_every, detect_tiles=args.detect_tiles, max_people=args.max_people,
                     device=args.device,
-                    search_after_loss=args.search_after_loss, sides="off" if args.keep_sides else "causal",
+                    search_after_loss=args.search_after_loss, join_online=not args.no_join,
+                    sides="off" if args.keep_sides else "causal",
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
                     trajectory=TrajectoryConfig(smoothing="one_euro"))
     import torch
@@ -146,6 +147,9 @@ def add_parser(sub) -> None:
                          "people (1.5; 0: the whole frame only, faster)")
     lv.add_argument("--search-after-loss", type=float, default=1.5,
                     help="seconds to keep looking for a lost person where they were heading (0: off)")
+    lv.add_argument("--no-join", action="store_true",
+                    help="show the online tracker's own ids: someone hidden for over 25 frames comes back as someone "
+                         "new (default: given the id of the person they continue, lost within 1.5 s)")
     lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
     lv.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65)")
     lv.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")

@@ -390,7 +390,7 @@ def _front_end(source, front: FrameTracker, out: queue.Queue, stop: threading.Ev
             frame = source.get()
             if frame is None:
                 break
-            before = dict(front.previous)  # their flow into this frame is set by the step below
+            before = front.people()  # their flow into this frame is set by the step below
             people = front.step(step, frame.image, frame.stamp)
             if not _hand_over(out, (step, frame, people, before), stop):
                 return

@@ -31,7 +31,18 @@ from .sides import causal_sides, consistent_sides, mirror_frames
 from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
-from .tracking import Detection, StitchConfig, Track, Tracker, TrackerConfig, box_iou, part_of, pose_similarity, stitch
+from .tracking import (
+    Detection,
+    OnlineJoiner,
+    StitchConfig,
+    Track,
+    Tracker,
+    TrackerConfig,
+    box_iou,
+    part_of,
+    pose_similarity,
+    stitch,
+)
 from .trajectory import Intrinsics, TrajectoryConfig, intrinsics_for, trajectory
 from .validate import at_least, within
 from .video import VideoInfo, probe, read_frames
@@ -67,6 +78,10 @@ class RunConfig:
     #: many frames before
     search_every: int = 2
     search_min_frames: int = 10
+    #: the ids a frame's people get (live use; the offline run stitches tracks after the fact): a new track that
+    #: continues a person lost within ``stitch.max_gap_s`` gets their id (tracking.OnlineJoiner); False: the
+    #: online tracker's own ids, new after ``tracker.max_gap`` frames unseen
+    join_online: bool = True
     #: the detector sees the frame shrunk to at most this many pixels on its longer side (0: full size); the
     #: landmark model still crops the full-resolution frame
     detect_size: int = 960
@@ -259,6 +274,9 @@ class FrameTracker:
         self.backend = backend or make_backend(cfg.backend, cfg.threads, cfg.weights, cfg.device,
                                                cfg.refine_landmarks, cfg.rotate_crops)
         self.tracker = Tracker(cfg.tracker)
+        self.joiner = OnlineJoiner(cfg.stitch) if cfg.join_online else None
+        #: track id -> the id shown for it in the last frame stepped
+        self.shown: dict[int, int] = {}
         self.seconds = dict.fromkeys(STAGES, 0.0)
         self.follow: dict[int, np.ndarray] = {}  # track id -> region (4,) to crop in the next frame
         self.prev_gray: np.ndarray | None = None
@@ -351,9 +369,26 @@ class FrameTracker:
             self.regions.setdefault(tid, deque(maxlen=64)).append((idx, np.asarray(roi, float)))
         self.regions = {t: v for t, v in self.regions.items() if t in self.follow or t in self.lost}
         self.previous = dict(zip(ids, detections))
+        shown = ids if self.joiner is None else self.joiner.update(self.tracker.tracks, idx, ids, self._fps(idx, stamp))
+        self.shown = dict(zip(ids, shown))
         self.prev_gray = gray
         seconds["track"] += time.perf_counter() - t4
-        return dict(self.previous)
+        return self.people()
+
+    def people(self) -> dict[int, Detection]:
+        """The people of the last frame stepped, by the id shown for them."""
+        return {self.shown[t]: d for t, d in self.previous.items()}
+
+    def online_tracks(self) -> list[Track]:
+        """Each person as live use numbers them (the online tracker's tracks joined as shown), by first frame."""
+        tracks = self.tracker.tracks
+        if self.joiner is None:
+            return [Track(t.track_id, list(t.frames), list(t.detections)) for t in tracks]
+        return sorted((self.joiner.person(tracks, r) for r in {self.joiner.shown(t.track_id) for t in tracks}),
+                      key=lambda t: t.frames[0])
+
+    def _fps(self, idx: int, stamp: float) -> float:
+        return (idx - self.first) / (stamp - self.first_stamp) if stamp > self.first_stamp else 30.0
 
 
     def _last_seen_whole(self, track: Track, idx: int, stamp: float) -> tuple[int, np.ndarray, np.ndarray]:
@@ -362,7 +397,7 @@ class FrameTracker:
         part for a few frames, on a crop shrinking onto what is left of them; the search must not start from
         those (real-video view multi/cam02: a man standing still, his last box 0.43 of his size, moved the
         search 90 px a frame away from him)."""
-        fps = (idx - self.first) / (stamp - self.first_stamp) if stamp > self.first_stamp else 30.0
+        fps = self._fps(idx, stamp)
         # over sightings, not frames: the search itself may find pieces of them in the thing that hides them
         n = len(track.frames)
         recent = range(max(0, n - max(1, round(self.cfg.stitch.emerge_s * fps))), n)
@@ -376,9 +411,10 @@ class FrameTracker:
 
 
 def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: PersonDetector | None = None,
-                backend: PoseBackend | None = None, progress: bool = True):
+                backend: PoseBackend | None = None, progress: bool = True, online: bool = False):
     """Front end only: returns (info, tracks, frame range, seconds, times, problems). Each detection carries
-    the optical flow from its frame to the next at its keypoints; tracks are stitched (:func:`tracking.stitch`)."""
+    the optical flow from its frame to the next at its keypoints; tracks are stitched (:func:`tracking.stitch`),
+    or with ``online`` as live use numbers them (:meth:`FrameTracker.online_tracks`)."""
     info = probe(path)
     front = FrameTracker(cfg, detector, backend)
     seconds = front.seconds
@@ -423,7 +459,8 @@ def track_video(path: str | Path, cfg: RunConfig = RunConfig(), detector: Person
                         "be truncated, results cover the frames that could be read")
     t5 = time.perf_counter()
     stamps = np.asarray(times)
-    tracks = stitch(front.tracker.tracks, measured_fps(stamps, info.fps), cfg.stitch)
+    tracks = (front.online_tracks() if online
+              else stitch(front.tracker.tracks, measured_fps(stamps, info.fps), cfg.stitch))
     seconds["track"] += time.perf_counter() - t5
     return info, tracks, (first, end_index), seconds, stamps, problems
 

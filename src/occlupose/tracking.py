@@ -9,6 +9,7 @@ on behind something is met where they come out.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -342,48 +343,64 @@ def _cheapest_pair(tracks: list[Track], cost, ordered: bool) -> tuple[int, int] 
     return pair
 
 
+class Joiner:
+    """Whether two tracks are one person, as a cost: the stitching after the fact and live use's joining of a
+    new track to one lost a moment ago (:class:`pipeline.FrameTracker`) ask the same questions. Caches each
+    track end's clothes (use one per stitching; the cache holds the tracks)."""
+
+    def __init__(self, fps: float, cfg: StitchConfig = StitchConfig()):
+        self.cfg = cfg
+        self.window = max(1, int(round(cfg.appearance_s * fps)))
+        self.max_gap = max(1, int(round(cfg.max_gap_s * fps)))
+        self.emerge = max(1, int(round(cfg.emerge_s * fps)))
+        # id(track), part (True / False: its first / last sightings, None: all) -> (track, its clothes there)
+        self._ends: dict[tuple[int, bool | None], tuple[Track, np.ndarray]] = {}
+
+    def worn(self, t: Track, first: bool | None) -> np.ndarray:
+        key, cfg = (id(t), first), self.cfg
+        if key not in self._ends or self._ends[key][0] is not t:
+            self._ends[key] = (t, typical(clothes(t, cfg.appearance_min_size)) if first is None
+                               else end_clothes(t, self.window, cfg.appearance_min_size, first))
+        return self._ends[key][1]
+
+    def duplicate(self, a: Track, b: Track) -> float:
+        """Median pelvis distance (body sizes) of two tracks at the same time, inf unless they are one person."""
+        d = _duplicate_distance(a, b)
+        if d > self.cfg.duplicate_distance:
+            return np.inf
+        # a crop that ended on someone else in its last frames (too few to cut) holds them at the same place as
+        # their own track: two people's tracks, as their clothes over the whole of each say
+        if self.cfg.clothes and clothes_distance(self.worn(a, None), self.worn(b, None)) >= self.cfg.swap_distance:
+            return np.inf
+        return d
+
+    def successor(self, a: Track, b: Track) -> float:
+        """How well ``b`` continues ``a`` (body sizes from where ``a`` was heading, plus their clothes'
+        difference), inf when it cannot."""
+        cfg = self.cfg
+        cost = _successor_cost(a, b, self.max_gap, cfg, self.emerge)
+        if np.isfinite(cost) and cfg.clothes and cfg.appearance_weight > 0:
+            change = float(clothes_distance(self.worn(a, False), self.worn(b, True)))
+            cost += cfg.appearance_weight * change if np.isfinite(change) else 0.0
+        return cost
+
+
 def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) -> list[Track]:
     """Tracks of the same person joined: two that follow the same person at the same time (duplicates), and one
     that starts within ``max_gap_s`` of another's end, near where it was heading and at its size (a person
     hidden, turned or jumping who was lost and found again), the nearest first, nearness counting their clothes
     too; duplicates are joined before any successor. Tracks that passed from one person to another are cut
     there first (:func:`split_swaps`). Returns tracks renumbered 0, 1, ... by first frame."""
-    window = max(1, int(round(cfg.appearance_s * fps)))
+    join = Joiner(fps, cfg)
     tracks = [piece for t in tracks if t.frames
-              for piece in split_swaps(Track(t.track_id, list(t.frames), list(t.detections)), window, cfg)]
-    max_gap = max(1, int(round(cfg.max_gap_s * fps)))
-    emerge = max(1, int(round(cfg.emerge_s * fps)))
-    # id(track), part (True / False: its first / last sightings, None: all) -> (track, its clothes there)
-    ends: dict[tuple[int, bool | None], tuple[Track, np.ndarray]] = {}
-
-    def worn(t: Track, first: bool | None) -> np.ndarray:
-        key = (id(t), first)
-        if key not in ends or ends[key][0] is not t:
-            ends[key] = (t, typical(clothes(t, cfg.appearance_min_size)) if first is None
-                         else end_clothes(t, window, cfg.appearance_min_size, first))
-        return ends[key][1]
-
-    def duplicate(a: Track, b: Track) -> float:
-        d = _duplicate_distance(a, b)
-        if d > cfg.duplicate_distance:
-            return np.inf
-        # a crop that ended on someone else in its last frames (too few to cut) holds them at the same place as
-        # their own track: two people's tracks, as their clothes over the whole of each say
-        return np.inf if cfg.clothes and clothes_distance(worn(a, None), worn(b, None)) >= cfg.swap_distance else d
-
-    def successor(a: Track, b: Track) -> float:
-        cost = _successor_cost(a, b, max_gap, cfg, emerge)
-        if np.isfinite(cost) and cfg.clothes and cfg.appearance_weight > 0:
-            change = float(clothes_distance(worn(a, False), worn(b, True)))
-            cost += cfg.appearance_weight * change if np.isfinite(change) else 0.0
-        return cost
-
+              for piece in split_swaps(Track(t.track_id, list(t.frames), list(t.detections)), join.window, cfg)]
     while len(tracks) > 1:
         # duplicates first: two tracks of one person at the same time is seen, a successor only guessed. A
         # search crop that lands on someone else makes a short double of them, which may also lie where the
         # lost person was heading (real-video view multi/cam04): joined to the lost person, it would overlap
         # their true return in time and keep it from being joined
-        pair = _cheapest_pair(tracks, duplicate, ordered=False) or _cheapest_pair(tracks, successor, ordered=True)
+        pair = (_cheapest_pair(tracks, join.duplicate, ordered=False)
+                or _cheapest_pair(tracks, join.successor, ordered=True))
         if pair is None:
             break
         i, j = pair
@@ -393,3 +410,50 @@ def stitch(tracks: list[Track], fps: float, cfg: StitchConfig = StitchConfig()) 
     for k, t in enumerate(tracks):
         t.track_id = k
     return tracks
+
+
+class OnlineJoiner:
+    """The ids live use shows. The online tracker looks one frame back, so a person hidden for longer than its
+    ``max_gap`` frames comes back as a new track; here a track is given, the frame it starts, the id of a person
+    lost within ``max_gap_s`` whom it continues (:meth:`Joiner.successor`: near where they were heading, at their
+    size, in their clothes), the cheapest first. No hindsight: nothing is cut and no later track can take the id
+    back. The offline run stitches instead (:func:`stitch`)."""
+
+    def __init__(self, cfg: StitchConfig = StitchConfig()):
+        self.cfg = cfg
+        #: a track's id (the online tracker's) -> the id shown, that of the person's first track
+        self.alias: dict[int, int] = {}
+
+    def shown(self, track_id: int) -> int:
+        return self.alias.get(track_id, track_id)
+
+    def person(self, tracks: list[Track], shown: int) -> Track:
+        """One person's tracks so far as one (``tracks``: the online tracker's, indexed by id)."""
+        person = functools.reduce(_merge, [t for t in tracks if self.shown(t.track_id) == shown])
+        return Track(shown, person.frames, person.detections)
+
+    def update(self, tracks: list[Track], frame: int, ids: list[int], fps: float) -> list[int]:
+        """The ids to show for this frame's detections, whose online track ids are ``ids``."""
+        join = Joiner(fps, self.cfg)
+        born = [t for t in ids if tracks[t].frames[0] == frame]
+        # each shown id once: where the tracker went on with a track of a person whose later track also goes on,
+        # the person's first keeps the id and the other its own
+        out: dict[int, int] = {}
+        taken: set[int] = set()
+        for t in sorted((t for t in ids if t not in born), key=lambda t: (self.shown(t) != t, t)):
+            if self.shown(t) in taken:
+                self.alias.pop(t, None)
+            out[t] = self.shown(t)
+            taken.add(out[t])
+        lost = {self.shown(t.track_id) for t in tracks
+                if frame - join.max_gap <= t.frames[-1] < frame} - taken
+        people = {r: self.person(tracks, r) for r in lost}
+        costs = [(join.successor(people[r], tracks[b]), r, b) for r in lost for b in born]
+        for _, r, b in sorted(c for c in costs if np.isfinite(c[0])):
+            if r not in taken and b not in out:
+                self.alias[b] = r
+                out[b] = r
+                taken.add(r)
+        for b in born:
+            out.setdefault(b, b)
+        return [out[t] for t in ids]
