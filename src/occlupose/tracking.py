@@ -434,7 +434,6 @@ class OnlineJoiner:
 
     def update(self, tracks: list[Track], frame: int, ids: list[int], fps: float) -> list[int]:
         """The ids to show for this frame's detections, whose online track ids are ``ids``."""
-        join = Joiner(fps, self.cfg)
         born = [t for t in ids if tracks[t].frames[0] == frame]
         # each shown id once: where the tracker went on with a track of a person whose later track also goes on,
         # the person's first keeps the id and the other its own
@@ -445,6 +444,9 @@ class OnlineJoiner:
                 self.alias.pop(t, None)
             out[t] = self.shown(t)
             taken.add(out[t])
+        if not born:  # most frames: nobody new, so no lost person to rebuild and compare (this runs every frame)
+            return [out[t] for t in ids]
+        join = Joiner(fps, self.cfg)
         lost = {self.shown(t.track_id) for t in tracks
                 if frame - join.max_gap <= t.frames[-1] < frame} - taken
         people = {r: self.person(tracks, r) for r in lost}
