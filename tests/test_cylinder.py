@@ -98,3 +98,16 @@ def test_occlusion_rate_on_the_training_split(mocap, rng):
     cam = rotate(poses, sample_virtual_rotations(len(poses), rng)).astype(np.float32)
     rate = 1 - visibility(cam).mean()
     assert 0.05 < rate < 0.25
+
+
+@pytest.mark.parametrize("perspective", [False, True])
+def test_fast_hard_labels_match_the_brackets_of_eq7(mocap, rng, perspective):
+    """visibility's fast hard path against Eq. 7's four brackets (occluders), pair by pair."""
+    poses = mocap.clips[mocap.keys("train")[1]][::7].astype(np.float64)
+    cam = rotate(poses, sample_virtual_rotations(len(poses), rng))
+    if perspective:
+        cam = cam + np.array([0, 0, 3.5])
+    fast = visibility(cam, perspective=perspective)
+    brackets = ~occluders(cam, perspective=perspective).any(-1)
+    assert 0.05 < 1 - brackets.mean() < 0.6  # the case is not trivial
+    assert (fast != brackets).mean() < 1e-3  # float32 against float64: a rare tie at an edge

@@ -148,6 +148,13 @@ def body_scales(rng: np.random.Generator, b: int, std: float) -> np.ndarray:
     return np.exp(log)
 
 
+def box_size(points_2d: np.ndarray) -> np.ndarray:
+    """(..., 17, 2) -> (...,) the larger side of the joints' bounding box (x and y reduced apart: a reduction
+    over the joint axis with a trailing axis of 2 is several times slower)."""
+    x, y = points_2d[..., 0], points_2d[..., 1]
+    return np.maximum(x.max(-1) - x.min(-1), y.max(-1) - y.min(-1))
+
+
 def swap_mask(rng: np.random.Generator, b: int, t: int, det: DetectorConfig) -> np.ndarray:
     """(B, T, 17) where the detector swaps a joint with its left/right twin: per window and pair, with
     probability ``swap_prob``, one stretch of ``swap_frames`` frames (both joints of the pair swap together)."""
@@ -170,11 +177,11 @@ def _ar1(rng: np.random.Generator, shape: tuple, corr: float, sigma: float) -> n
         return sigma * rng.standard_normal(shape)
     lags = int(np.ceil(np.log(1e-3) / np.log(corr))) if corr < 1 else 1
     b, t = shape[:2]
-    eps = rng.standard_normal((b, t + lags - 1, *shape[2:]))
-    x = np.zeros(shape)
+    eps = rng.standard_normal((b, t + lags - 1, *shape[2:])).astype(np.float32)  # float32: 3x faster sums
+    x = np.zeros(shape, np.float32)
     for k in range(lags):
-        x += corr**k * eps[:, lags - 1 - k : lags - 1 - k + t]
-    return sigma * np.sqrt(1 - corr**2) * x
+        x += np.float32(corr**k) * eps[:, lags - 1 - k : lags - 1 - k + t]
+    return (sigma * np.sqrt(1 - corr**2)) * x.astype(np.float64)
 
 
 def virtual_occluder_mask(rng: np.random.Generator, gt_2d: np.ndarray, unit: np.ndarray, cfg: OccluderConfig,
@@ -268,7 +275,7 @@ class Augmenter:
         conf = np.clip(mean + rng.normal(0, det.conf_std, (b, t, 17)), 0.0, 1.0)
 
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
-        box = np.ptp(gt_2d, axis=2).max(-1)  # (B, T) person box size
+        box = box_size(gt_2d)  # (B, T) person box size
         conf = flow_consistency(conf, flow, displacements(det_2d), box, self.occlusion.sigma)
         if cfg.clean_prob > 0:  # drawn only when asked for, so other configs keep their random stream
             clean = rng.random(b) < cfg.clean_prob

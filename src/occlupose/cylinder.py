@@ -143,6 +143,45 @@ def _occlusion(x: torch.Tensor, cfg: CylinderConfig, soft: bool, perspective: bo
     return (across > 0) & (start > 0) & (end > 0) & (behind > 0) & finite
 
 
+def _hidden(x: torch.Tensor, cfg: CylinderConfig, perspective: bool) -> torch.Tensor:
+    """(N, 17, 3) -> (N, 17) bool: hidden by any cylinder. The hard brackets of :func:`_occlusion` with fewer
+    passes over the (N, 17, 10) pairs (squared distances, in-place updates): the training batches' labels are
+    most of their cost."""
+    r = radii(x, cfg)
+    a3, b3 = x[:, CYL_START], x[:, CYL_END]
+    axis = b3 - a3
+    az = axis[..., 2]
+    ext = (r * az.abs() / torch.linalg.norm(axis, dim=-1).clamp_min(1e-9))[:, None]
+    if perspective:
+        z = x[..., 2].clamp_min(1e-6)
+        za, zb = a3[..., 2].clamp_min(1e-6), b3[..., 2].clamp_min(1e-6)
+        px, py = x[..., 0] / z, x[..., 1] / z
+        ax, ay, bx, by = a3[..., 0] / za, a3[..., 1] / za, b3[..., 0] / zb, b3[..., 1] / zb
+    else:
+        px, py = x[..., 0], x[..., 1]
+        ax, ay, bx, by = a3[..., 0], a3[..., 1], b3[..., 0], b3[..., 1]
+    ux, uy = bx - ax, by - ay
+    ulen = (ux * ux + uy * uy).sqrt().clamp_min(1e-9)
+    ux, uy, ulen = (ux / ulen)[:, None], (uy / ulen)[:, None], ulen[:, None]
+    relx = px[:, :, None] - ax[:, None]  # (N, 17, 10)
+    rely = py[:, :, None] - ay[:, None]
+    along = (relx * ux).addcmul_(rely, uy)
+    z_axis = (along / ulen).clamp_(0.0, 1.0).mul_(az[:, None]).add_(a3[:, None, :, 2])
+    margin, finite = _margins(cfg.torso_margin, x.dtype, str(x.device))
+    hid = ((x[:, :, None, 2] - z_axis) > margin) & finite
+    across2 = relx.mul_(relx).addcmul_(rely, rely).addcmul_(along, along, value=-1).clamp_(min=1e-12)
+    r2 = (r * r)[:, None]
+    if perspective:  # across * z_axis < r, in metres at the axis depth
+        hid &= (across2 * (z_axis * z_axis) < r2) | (z_axis <= 0)
+        hid &= along * z_axis + ext > 0
+        hid &= (ulen - along) * z_axis + ext > 0
+    else:
+        hid &= across2 < r2
+        hid &= along + ext > 0
+        hid &= ulen - along + ext > 0
+    return hid.any(-1)
+
+
 def visibility(poses_cam: torch.Tensor | np.ndarray, cfg: CylinderConfig = CylinderConfig(),
                soft: bool = False, perspective: bool = False, chunk: int = 2048) -> torch.Tensor | np.ndarray:
     """Visibility of each joint, (..., 17, 3) camera-frame poses -> (..., 17).
@@ -163,7 +202,7 @@ def visibility(poses_cam: torch.Tensor | np.ndarray, cfg: CylinderConfig = Cylin
     else:
         flat = x.reshape(-1, NUM_JOINTS, 3)
         with torch.no_grad():
-            out = torch.cat([~_occlusion(c, cfg, False, perspective).any(-1) for c in flat.split(chunk)])
+            out = torch.cat([~_hidden(c, cfg, perspective) for c in flat.split(chunk)])
         out = out.reshape(x.shape[:-1])
     return out.numpy() if as_numpy else out
 

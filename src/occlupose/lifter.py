@@ -79,8 +79,12 @@ class LoadedModel:
 
 
 def _git_commit() -> str:
+    """HEAD of the checkout the code runs from; ``OCCLUPOSE_COMMIT`` where the tree is a copy without git (a
+    GPU machine's)."""
     import subprocess
 
+    if os.environ.get("OCCLUPOSE_COMMIT"):
+        return os.environ["OCCLUPOSE_COMMIT"]
     try:
         root = Path(__file__).resolve().parents[2]
         return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
