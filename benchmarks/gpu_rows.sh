@@ -1,24 +1,29 @@
 #!/bin/bash
 # Several ablation runs at once on one GPU machine: each run is `benchmarks/ablation.py ROW --seeds SEED` with
 # its own augmentation workers (the trainer is bound by the numpy augmentation, not the GPU), all started
-# together, each stopped after LIMIT seconds. Run folders land under OUT as ablation.py names them.
+# together, each stopped after LIMIT seconds; the script returns when all are done. A run is ROW:SEED, or
+# ROW:SEED:SPLIT to mix validation and test runs in one call (SPLIT otherwise). Run folders land under OUT as
+# ablation.py names them (OUT/val/... for validation runs).
 #
-#   STEPS=5000 CHANNELS=256 SPLIT=val OUT=runs/gpu/c256x5000 bash benchmarks/gpu_rows.sh \
-#       configs/default.yaml:0 configs/default.yaml:1 configs/extra/baseline_virtual_views.yaml:0 ...
+#   STEPS=5000 CHANNELS=256 OUT=runs/gpu/r3 WORKERS=3 bash benchmarks/gpu_rows.sh \
+#       configs/encoding/default_cmu_extra.yaml:0:val configs/encoding/default_cmu_extra.yaml:1:val \
+#       configs/encoding/default_cmu_extra.yaml:0:test ...
 #
-# On the 16-core H200 machine 4 runs with 4 workers each took ~4.5 minutes for 5,000 steps of 64 x 128
-# frames at width 256 (18-20 steps/s each; docs/results.md, "A GPU budget").
+# On the 16-core H100 machine 6 runs with 3 workers each took 5.1-5.4 minutes for 5,000 steps of 64 x 128
+# frames at width 256 (15.4-16.2 steps/s each, 95 steps/s in all; docs/results.md, "From scratch with the
+# extra CMU clips"); before the batches got ~20 % cheaper, 4 runs on the H200 made 76 steps/s in all.
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}
 CORES=$(nproc)
-WORKERS=${WORKERS:-$(( CORES / $# > 1 ? CORES / $# : 1 ))}
+WORKERS=${WORKERS:-$(( (CORES + $# - 1) / $# ))}  # rounded up: a slightly oversubscribed CPU is the faster
 export PYTHONPATH=${PYTHONPATH:-}:$PWD/src OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT/logs"
 for spec in "$@"; do
-  row=${spec%:*}; seed=${spec##*:}
-  log="$OUT/logs/$(basename "$row" .yaml)-$SPLIT-s$seed.log"
-  timeout "$LIMIT" python3 benchmarks/ablation.py "$row" --split "$SPLIT" --seeds "$seed" --steps "$STEPS" \
+  IFS=: read -r row seed split <<<"$spec"
+  split=${split:-$SPLIT}
+  log="$OUT/logs/$(basename "$row" .yaml)-$split-s$seed.log"
+  timeout "$LIMIT" python3 benchmarks/ablation.py "$row" --split "$split" --seeds "$seed" --steps "$STEPS" \
     --channels "$CHANNELS" --threads 1 --workers "$WORKERS" --device "$DEVICE" --out "$OUT" >"$log" 2>&1 &
 done
 wait

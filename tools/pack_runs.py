@@ -43,8 +43,10 @@ def main() -> int:
                                 extra={"git_commit": loaded.meta.get("git_commit", "unknown")})
                 tar.add(lean, arcname=str(run / "final.pt"))
     size = out.stat().st_size / 2**20
-    print(f"{out}: {size:.1f} MiB")
-    if size > args.max_mb:
+    if size <= args.max_mb:
+        print(f"{out}: {size:.1f} MiB")
+    if size > args.max_mb:  # it would not come back whole: pack fewer runs per tar
+        out.unlink()
         raise SystemExit(f"pack_runs: {out} is {size:.1f} MiB, over --max-mb {args.max_mb:g}")
     return 0
 

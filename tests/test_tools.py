@@ -1,0 +1,39 @@
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import torch
+
+from occlupose.lifter import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pack_runs_keeps_the_small_files_and_half_weights(tiny_checkpoint, tmp_path):
+    run = Path(tiny_checkpoint).parent  # the tiny run's folder: final.pt, log.csv, config.yaml
+    out = tmp_path / "runs.tar"
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "pack_runs.py"), str(run), str(tmp_path / "none"),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "no such run folder" in done.stderr
+    with tarfile.open(out) as tar:
+        names = {Path(n).name for n in tar.getnames()}
+        tar.extractall(tmp_path / "back", filter="data")
+    assert {"final.pt", "log.csv", "config.yaml"} <= names
+    back = next((tmp_path / "back").rglob("final.pt"))
+    raw = torch.load(back, map_location="cpu", weights_only=False)
+    assert "optimizer" not in raw and all(v.dtype == torch.float16 for v in raw["model"].values()
+                                          if v.is_floating_point())
+    a, b = load_checkpoint(tiny_checkpoint), load_checkpoint(back)
+    assert a.config == b.config and a.meta["step"] == b.meta["step"]
+    for k, v in a.model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[k], v, atol=2e-3, rtol=2e-3)
+
+
+def test_pack_runs_refuses_a_tar_over_the_limit(tiny_checkpoint, tmp_path):
+    run = Path(tiny_checkpoint).parent
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "pack_runs.py"), str(run), "--out",
+                           str(tmp_path / "r.tar"), "--max-mb", "0.001"], capture_output=True, text=True)
+    assert done.returncode != 0 and "over --max-mb" in done.stderr
+    assert not (tmp_path / "r.tar").exists()
