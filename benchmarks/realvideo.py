@@ -54,6 +54,7 @@ import numpy as np
 from occlusion_ids import hidden_copy  # this folder is on the path: run as a script, or as detector_errors does
 
 from occlupose.data import load_mocap
+from occlupose.deps import environment
 from occlupose.detect import cv2_module
 from occlupose.lifter import load_checkpoint
 from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
@@ -625,6 +626,7 @@ def main() -> None:
     if not args.farther >= 1:
         raise SystemExit(f"--farther {args.farther:g}: need K >= 1")
     t0 = time.time()
+    print(f"environment: {environment()}")  # the numbers move with the machine and these packages
     models = {name: load_checkpoint(ckpt).model for name, ckpt in zip(system_names(args.model), args.model)}
     cfg = run_config(args.set)
     rows = []

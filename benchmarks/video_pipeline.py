@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from occlupose.deps import environment
 from occlupose.lifter import load_checkpoint
 from occlupose.pipeline import RunConfig, make_backend, run_video
 from occlupose.render import render_run
@@ -86,6 +87,7 @@ def main() -> None:
                     help="tiles across the frame's shorter side for the BlazePose detector (0: the whole frame only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"environment: {environment()}")  # speeds depend on the CPU and these packages
     model = load_checkpoint(None).model
     cfg = RunConfig(threads=args.threads, search_after_loss=args.search_after_loss, detect_tiles=args.detect_tiles)
     measure(args.video, model, cfg, "clip as shipped, every person")

@@ -37,3 +37,13 @@ def test_pack_runs_refuses_a_tar_over_the_limit(tiny_checkpoint, tmp_path):
                            str(tmp_path / "r.tar"), "--max-mb", "0.001"], capture_output=True, text=True)
     assert done.returncode != 0 and "over --max-mb" in done.stderr
     assert not (tmp_path / "r.tar").exists()
+
+
+def test_the_benchmarks_environment_line_names_the_cpu_and_the_versions():
+    import numpy as np
+
+    from occlupose.deps import environment
+
+    line = environment()
+    assert f"numpy {np.__version__}" in line and f"torch {torch.__version__}" in line
+    assert line.split(";")[0].strip() not in ("", "unknown CPU")
