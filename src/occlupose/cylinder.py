@@ -87,17 +87,14 @@ def radii(poses: torch.Tensor, cfg: CylinderConfig) -> torch.Tensor:
     return r
 
 
-def _terms(poses_cam: torch.Tensor, r: torch.Tensor, perspective: bool):
-    """Signed quantities of Eq. 7 for every (joint, cylinder) pair, each (..., 17, 10), in metres.
-
-    Positive means "the bracket holds": inside the silhouette across / along the axis, behind the plane.
-    x and y are kept as separate tensors: reductions over a trailing dimension of 2 are slow on the CPU.
-    """
-    a3 = poses_cam[..., CYL_START, :]  # (..., 10, 3)
+def _axes(poses_cam: torch.Tensor, r: torch.Tensor, perspective: bool):
+    """What Eq. 7 needs of the cylinders' axes: (start points (..., 10, 3), the axes' depth extents (..., 10),
+    the projected end-cap extensions r |a_z| / |a| in metres (..., 10), the joints' image positions px, py
+    (..., 17), the axes' projected ends ax, ay, bx, by (..., 10))."""
+    a3 = poses_cam[..., CYL_START, :]
     b3 = poses_cam[..., CYL_END, :]
     axis = b3 - a3
     az = axis[..., 2]
-    # projected end-cap extension r |a_z| / |a|, metres
     ext = r * az.abs() / torch.linalg.norm(axis, dim=-1).clamp_min(1e-9)
     if perspective:
         z = poses_cam[..., 2].clamp_min(1e-6)
@@ -107,6 +104,16 @@ def _terms(poses_cam: torch.Tensor, r: torch.Tensor, perspective: bool):
     else:
         px, py = poses_cam[..., 0], poses_cam[..., 1]
         ax, ay, bx, by = a3[..., 0], a3[..., 1], b3[..., 0], b3[..., 1]
+    return a3, az, ext, px, py, ax, ay, bx, by
+
+
+def _terms(poses_cam: torch.Tensor, r: torch.Tensor, perspective: bool):
+    """Signed quantities of Eq. 7 for every (joint, cylinder) pair, each (..., 17, 10), in metres.
+
+    Positive means "the bracket holds": inside the silhouette across / along the axis, behind the plane.
+    x and y are kept as separate tensors: reductions over a trailing dimension of 2 are slow on the CPU.
+    """
+    a3, az, ext, px, py, ax, ay, bx, by = _axes(poses_cam, r, perspective)
     ux, uy = bx - ax, by - ay
     ulen = (ux * ux + uy * uy).sqrt().clamp_min(1e-9)  # (..., 10)
     ux, uy = (ux / ulen)[..., None, :], (uy / ulen)[..., None, :]
@@ -148,18 +155,8 @@ def _hidden(x: torch.Tensor, cfg: CylinderConfig, perspective: bool) -> torch.Te
     passes over the (N, 17, 10) pairs (squared distances, in-place updates): the training batches' labels are
     most of their cost."""
     r = radii(x, cfg)
-    a3, b3 = x[:, CYL_START], x[:, CYL_END]
-    axis = b3 - a3
-    az = axis[..., 2]
-    ext = (r * az.abs() / torch.linalg.norm(axis, dim=-1).clamp_min(1e-9))[:, None]
-    if perspective:
-        z = x[..., 2].clamp_min(1e-6)
-        za, zb = a3[..., 2].clamp_min(1e-6), b3[..., 2].clamp_min(1e-6)
-        px, py = x[..., 0] / z, x[..., 1] / z
-        ax, ay, bx, by = a3[..., 0] / za, a3[..., 1] / za, b3[..., 0] / zb, b3[..., 1] / zb
-    else:
-        px, py = x[..., 0], x[..., 1]
-        ax, ay, bx, by = a3[..., 0], a3[..., 1], b3[..., 0], b3[..., 1]
+    a3, az, ext, px, py, ax, ay, bx, by = _axes(x, r, perspective)
+    ext = ext[:, None]
     ux, uy = bx - ax, by - ay
     ulen = (ux * ux + uy * uy).sqrt().clamp_min(1e-9)
     ux, uy, ulen = (ux / ulen)[:, None], (uy / ulen)[:, None], ulen[:, None]
