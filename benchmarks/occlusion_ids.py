@@ -6,7 +6,8 @@ grey panel covers that person entirely (their keypoint box from the first run, 2
 seconds from the middle of their track, as a passer-by, a pillar or a car would; the front end again. The
 subject **kept one id** when the output track that holds them just before the panel (pelvis keypoint within
 0.3 body sizes of the first run's) is the one that holds them just after it. Also counted: frames of the
-subject, before and after, that no output track holds.
+subject, before and after, that no output track holds, and trials where the track after the panel is the one
+that held *another* subject just before it (a swap of ids, worse than a new one).
 
 Clips: the bundled street clip (768x576, 10 frames/s, 15 s); with ``--wheel`` also the 8 views of
 pose2sim's two demos (1080x1920, 60 frames/s, 1.7 s each: only the shorter durations fit).
@@ -105,9 +106,10 @@ def holder(tracks: list[dict], frame: int, pelvis: np.ndarray, size: float) -> i
 
 
 def trial(video: Path, subject: dict, start: int, stop: int, cfg: RunConfig, work: Path,
-          online: bool = False) -> tuple[bool, int, int]:
+          online: bool = False, others: tuple[dict, ...] = ()) -> tuple[bool, int, int, bool]:
     """Hide ``subject`` in frames [start, stop); (one id kept, subject frames outside the panel not held, output
-    tracks)."""
+    tracks, swapped: the track that holds the subject after the panel held one of ``others`` — the clip's other
+    subjects — just before it, so the subject is shown with someone else's id)."""
     dst = work / f"hidden_{start}_{stop}.mp4"
     hidden_copy(video, dst, {f: subject[f][2] for f in range(start, stop) if f in subject})
     tracks, _ = people(dst, cfg, online)
@@ -119,7 +121,12 @@ def trial(video: Path, subject: dict, start: int, stop: int, cfg: RunConfig, wor
     lost = sum(holder(tracks, f, *subject[f][:2]) is None for f in frames if not start <= f < stop)
     a = max(set(ids_before), key=ids_before.count) if ids_before else None
     b = max(set(ids_after), key=ids_after.count) if ids_after else None
-    return a is not None and a == b, lost, len(tracks)
+    swapped = False
+    if b is not None and b != a:
+        for o in others:
+            held = [holder(tracks, f, *o[f][:2]) for f in sorted(f for f in o if f < start)[-3:]]
+            swapped |= bool(held) and max(set(held), key=held.count) == b
+    return a is not None and a == b, lost, len(tracks), swapped
 
 
 def main() -> None:
@@ -146,7 +153,7 @@ def main() -> None:
         cfg = replace(cfg, stitch=replace(cfg.stitch, clothes=False))
     if args.no_join:
         cfg = replace(cfg, join_online=False)
-    rows: dict[float, list[tuple[bool, int]]] = {d: [] for d in args.durations}
+    rows: dict[float, list[tuple[bool, int, bool]]] = {d: [] for d in args.durations}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clips = [(EXAMPLE, args.min_seconds)]
@@ -188,15 +195,19 @@ def main() -> None:
                     if len(frames) < n + 6:
                         continue
                     start = frames[(len(frames) - n) // 2]
-                    kept, lost, count = trial(video, s, start, start + n, cfg, work, args.live)
-                    rows[d].append((kept, lost))
+                    others = tuple(o for o in subjects if o is not s)
+                    kept, lost, count, swapped = trial(video, s, start, start + n, cfg, work, args.live, others)
+                    rows[d].append((kept, lost, swapped))
+                    what = "one id" if kept else "ANOTHER SUBJECT'S ID" if swapped else "NEW ID"
                     print(f"  subject at frames {frames[0]}-{frames[-1]}, hidden {start}-{start + n - 1} ({d:g} s): "
-                          f"{'one id' if kept else 'NEW ID'}, {lost} frames not held, {count} tracks", flush=True)
-    print("\n| hidden for | subjects | kept one id | subject frames not held (outside the panel) |")
-    print("|---|---|---|---|")
+                          f"{what}, {lost} frames not held, {count} tracks", flush=True)
+    print("\n| hidden for | subjects | kept one id | shown with another subject's id after | subject frames not held "
+          "(outside the panel) |")
+    print("|---|---|---|---|---|")
     for d, r in rows.items():
         if r:
-            print(f"| {d:g} s | {len(r)} | **{sum(k for k, _ in r)} / {len(r)}** | {sum(n for _, n in r)} |")
+            print(f"| {d:g} s | {len(r)} | **{sum(k for k, _, _ in r)} / {len(r)}** | {sum(w for _, _, w in r)} | "
+                  f"{sum(n for _, n, _ in r)} |")
     wheel = f" --wheel {args.wheel}" if args.wheel else ""
     only = ((f" --only {args.only}" if args.only else "") + (" --no-clothes" if args.no_clothes else "")
             + (" --live" if args.live else "") + (" --no-join" if args.no_join else ""))
