@@ -2,7 +2,7 @@
 
 Each run folder keeps its small files (eval.json, log.csv, config.yaml) and its final.pt as model weights only,
 in float16 (what ``tools/ship_model.py`` packages; about 5 MB at width 256 instead of 30 with the optimiser's
-state). One tar per ``--group`` of run folders, each under ``--max-mb``.
+state). One tar of the given run folders, refused (and removed) over ``--max-mb``: pack fewer runs per tar.
 
     python tools/pack_runs.py runs/gpu/val/default_cmu_extra-s0 runs/gpu/val/default_cmu_extra-s1 --out $OUT/val.tar
 Unpack with ``tar xf val.tar`` in the repository root: the folders come back under their own paths.
@@ -43,11 +43,10 @@ def main() -> int:
                                 extra={"git_commit": loaded.meta.get("git_commit", "unknown")})
                 tar.add(lean, arcname=str(run / "final.pt"))
     size = out.stat().st_size / 2**20
-    if size <= args.max_mb:
-        print(f"{out}: {size:.1f} MiB")
     if size > args.max_mb:  # it would not come back whole: pack fewer runs per tar
         out.unlink()
         raise SystemExit(f"pack_runs: {out} is {size:.1f} MiB, over --max-mb {args.max_mb:g}")
+    print(f"{out}: {size:.1f} MiB")
     return 0
 
 
