@@ -13,6 +13,7 @@ Clips: the bundled street clip (768x576, 10 frames/s, 15 s); with ``--wheel`` al
 pose2sim's two demos (1080x1920, 60 frames/s, 1.7 s each: only the shorter durations fit).
 
 Rerun: python benchmarks/occlusion_ids.py [--wheel WHEEL] [--durations 0.3 0.6 1.0] [--search-after-loss 0]
+       [--landmark-budget 0] (every person looked at in every frame)
        [--jumps] (only: how far tracks' pelvises lie from their constant-velocity predictions, clean clips)
        [--appearance] (only: how far apart people's clothes are, and one person's over time, clean clips)
        [--only SUBSTRING] (only the clips whose path contains it) [--no-clothes] (stitching by place alone)
@@ -136,6 +137,9 @@ def main() -> None:
     ap.add_argument("--min-seconds", type=float, default=3.0, help="a subject is followed at least this long")
     ap.add_argument("--search-after-loss", type=float, default=RunConfig.search_after_loss,
                     help="the front end's search for lost people, seconds (0: off)")
+    ap.add_argument("--landmark-budget", type=float, default=RunConfig.landmark_budget,
+                    help="landmark model passes per frame for the people followed (RunConfig.landmark_budget; 0: "
+                         "everyone every frame)")
     ap.add_argument("--no-clothes", action="store_true",
                     help="the stitching without clothes: no cut where a track passes to someone else, no colour cost")
     ap.add_argument("--live", action="store_true",
@@ -148,7 +152,7 @@ def main() -> None:
     ap.add_argument("--jumps", action="store_true",
                     help="only print how far tracks' pelvises lie from their predictions on the clean clips")
     args = ap.parse_args()
-    cfg = RunConfig(search_after_loss=args.search_after_loss)
+    cfg = RunConfig(search_after_loss=args.search_after_loss, landmark_budget=args.landmark_budget)
     if args.no_clothes:
         cfg = replace(cfg, stitch=replace(cfg.stitch, clothes=False))
     if args.no_join:
@@ -212,7 +216,7 @@ def main() -> None:
     only = ((f" --only {args.only}" if args.only else "") + (" --no-clothes" if args.no_clothes else "")
             + (" --live" if args.live else "") + (" --no-join" if args.no_join else ""))
     print(f"\nrerun: python benchmarks/occlusion_ids.py{wheel}{only} --durations {' '.join(map(str, args.durations))} "
-          f"--search-after-loss {args.search_after_loss:g}")
+          f"--search-after-loss {args.search_after_loss:g} --landmark-budget {args.landmark_budget:g}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Per-stage frames/s of `occlupose run` (decode, detection, 2D, flow, tracking, lifting, render).
 
-Cases on the bundled clip: the clip as it is (768x576, every person), and the clip resized to 640x480 with one
-person followed (``--max-people 1``). With ``--wheel`` (the pose2sim wheel of benchmarks/realvideo.py), also
-1080p with one person followed: a portrait clip as filmed (cam04 of its Demo_SinglePerson, 1088x1920) and the
-same clip scaled to 1080 rows on a 1920x1080 landscape canvas.
+Cases on the bundled clip: the clip as it is (768x576, every person), the same with a landmark budget (a crowd's
+people looked at in turn, the others carried by their optical flow: ``--landmark-budget``), and the clip resized to
+640x480 with one person followed (``--max-people 1``). With ``--wheel`` (the pose2sim wheel of
+benchmarks/realvideo.py), also 1080p with one person followed: a portrait clip as filmed (cam04 of its
+Demo_SinglePerson, 1088x1920) and the same clip scaled to 1080 rows on a 1920x1080 landscape canvas.
 
 Rerun: python benchmarks/video_pipeline.py [--video examples/street.mp4] [--threads 2] [--wheel WHEEL]
-       [--search-after-loss 0] [--detect-tiles 0]
+       [--search-after-loss 0] [--detect-tiles 0] [--landmark-budget 4 3]
 """
 
 from __future__ import annotations
@@ -85,12 +86,17 @@ def main() -> None:
                     help="the front end's search for lost people, seconds (0: off)")
     ap.add_argument("--detect-tiles", type=float, default=RunConfig.detect_tiles,
                     help="tiles across the frame's shorter side for the BlazePose detector (0: the whole frame only)")
+    ap.add_argument("--landmark-budget", type=float, nargs="*", default=[4.0, 3.0],
+                    help="the many-person case again with these landmark passes per frame (RunConfig.landmark_budget)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"environment: {environment()}")  # speeds depend on the CPU and these packages
     model = load_checkpoint(None).model
     cfg = RunConfig(threads=args.threads, search_after_loss=args.search_after_loss, detect_tiles=args.detect_tiles)
     measure(args.video, model, cfg, "clip as shipped, every person")
+    for budget in args.landmark_budget:
+        measure(args.video, model, replace(cfg, landmark_budget=budget),
+                f"clip as shipped, every person, --landmark-budget {budget:g}")
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "640x480.mp4"
         resized_copy(args.video, small, 640, 480)
@@ -110,7 +116,8 @@ def main() -> None:
             measure(landscape, model, one, "1080p landscape, one person")
         wheel = f" --wheel {args.wheel}"
     print(f"\nrerun: python benchmarks/video_pipeline.py --video {args.video} --threads {args.threads}{wheel} "
-          f"--search-after-loss {args.search_after_loss:g} --detect-tiles {args.detect_tiles:g}")
+          f"--search-after-loss {args.search_after_loss:g} --detect-tiles {args.detect_tiles:g} "
+          f"--landmark-budget {' '.join(f'{b:g}' for b in args.landmark_budget)}")
 
 
 if __name__ == "__main__":

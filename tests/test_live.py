@@ -300,3 +300,108 @@ def test_live_ids_without_joining_are_the_online_trackers():
         for tid in front.step(f, np.zeros((240, 320, 3), np.uint8), f / 25):
             found.setdefault(f, []).append(tid)
     assert found[11] == [0] and found[18] == [1] and len(front.online_tracks()) == 2
+
+
+class _Crowd:
+    """Four people 100 px tall (144 px from hand to hand) side by side, apart, all walking right 4 px a frame
+    over a textured floor that moves with them (so optical flow measures 4 px at their keypoints). The landmark
+    model finds whoever its crop is centred near and records whom it looked at in each frame."""
+
+    layout = "h36m"
+    starts = np.array([[80.0, 120.0], [240.0, 120.0], [400.0, 120.0], [560.0, 120.0]])
+
+    def __init__(self):
+        import cv2
+
+        rng = np.random.default_rng(0)
+        self.floor = cv2.GaussianBlur(rng.integers(0, 255, (240, 800, 3), np.uint8), (7, 7), 2)
+        self.frame = 0
+        self.looked: dict[int, list[int]] = {}
+
+    def where(self) -> np.ndarray:
+        return self.starts + [4.0 * self.frame, 0.0]
+
+    def image(self) -> np.ndarray:
+        return np.ascontiguousarray(np.roll(self.floor, 4 * self.frame, axis=1))
+
+    def figure(self, centre: np.ndarray) -> np.ndarray:
+        p = t_pose()
+        return centre + 100 * np.stack([p[:, 0], -p[:, 2]], -1)
+
+    def __call__(self, image):  # the person detector: their boxes
+        kp = np.stack([self.figure(c) for c in self.where()])
+        return np.concatenate([kp.min(1), kp.max(1)], 1), np.ones(len(kp))
+
+    def estimate(self, image, rois):
+        from occlupose.pose2d import Pose2D, as_rois
+
+        rois = as_rois(rois)
+        c = self.where()
+        who = np.linalg.norm(rois[:, None, :2] - c[None], axis=-1).argmin(1)
+        self.looked.setdefault(self.frame, []).extend(int(w) for w in who)
+        kp = np.stack([self.figure(c[w]) for w in who])
+        nxt = np.concatenate([c[who] + [4.0, 0.0], np.tile([130.0, 0.0], (len(rois), 1))], 1)
+        return Pose2D(kp, np.full((len(rois), 17), 0.9), np.ones(len(rois)), nxt)
+
+
+@pytest.mark.parametrize("budget", [0.0, 3.0, 2.0, 1.0])
+def test_a_landmark_budget_looks_at_the_people_in_turn_and_carries_the_others_by_their_flow(budget):
+    """With more people followed than ``landmark_budget`` passes a frame, the ones looked at longest ago get the
+    passes and the others' keypoints move on by the optical flow measured at them; nobody is lost or renumbered."""
+    from occlupose.pipeline import FrameTracker
+
+    crowd = _Crowd()
+    front = FrameTracker(RunConfig(landmark_budget=budget, detect_every=10), detector=crowd, backend=crowd)
+    for f in range(20):
+        crowd.frame = f
+        people = front.step(f, crowd.image(), f / 25)
+        assert sorted(people) == [0, 1, 2, 3]
+        truth = crowd.where()
+        for tid, d in people.items():  # ids follow the people (numbered left to right in frame 0)
+            assert np.abs(d.keypoints - crowd.figure(truth[tid])).max() < 1.0
+    looked = crowd.looked
+    assert sorted(looked[0]) == [0, 1, 2, 3]  # the first frame: every new person is looked at
+    # never carried two frames in a row (MAX_CARRIED): a budget of 1 rises to 2 passes a frame for 4 people
+    per_frame = 4 if budget == 0 else max(int(budget), 2)
+    for f in range(1, 20):
+        assert len(looked[f]) == per_frame, f
+    for person in range(4):  # each in turn: a share per_frame / 4 of the frames, never 2 frames without a look
+        frames = [f for f in range(1, 20) if person in looked[f]]
+        assert abs(len(frames) - 19 * per_frame / 4) <= 1 and np.diff(frames).max() <= 2, (person, frames)
+
+
+def test_a_landmark_budget_below_one_saves_its_credit_across_frames():
+    from occlupose.pipeline import FrameTracker
+
+    crowd = _Crowd()
+    crowd.starts = crowd.starts[:1]
+    front = FrameTracker(RunConfig(landmark_budget=0.5, detect_every=100), detector=crowd, backend=crowd)
+    for f in range(9):
+        crowd.frame = f
+        (d,) = front.step(f, crowd.image(), f / 25).values()
+        assert np.abs(d.keypoints - crowd.figure(crowd.where()[0])).max() < 1.0
+    assert [f for f in range(9) if f in crowd.looked] == [0, 2, 4, 6, 8]
+
+
+def test_the_landmark_budgets_help_names_the_default():
+    from occlupose.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "run" in a.choices)
+    for name in ("run", "live"):
+        help_text = " ".join(sub.choices[name].format_help().split())
+        assert f"default: {RunConfig.landmark_budget:g})" in help_text, name
+
+
+def test_under_a_landmark_budget_people_whose_boxes_overlap_are_looked_at_every_frame():
+    """The flow at a person's keypoints may be someone else's where the two overlap (measured: carried crossing
+    people swapped ids), so they are never carried; the one apart takes turns with nobody."""
+    from occlupose.pipeline import FrameTracker
+
+    crowd = _Crowd()
+    crowd.starts = np.array([[100.0, 120.0], [200.0, 120.0], [500.0, 120.0]])  # the first two overlap
+    front = FrameTracker(RunConfig(landmark_budget=1.0, detect_every=100), detector=crowd, backend=crowd)
+    for f in range(8):
+        crowd.frame = f
+        assert sorted(front.step(f, crowd.image(), f / 25)) == [0, 1, 2]
+    assert all(sorted(set(crowd.looked[f]) & {0, 1}) == [0, 1] for f in range(8))
+    assert [f for f in range(1, 8) if 2 in crowd.looked[f]] == [2, 4, 6]

@@ -50,7 +50,7 @@ def cmd_live(args) -> int:
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
     cfg = LiveConfig(seconds=args.seconds)
     run = RunConfig(detect_every=args.detect_every, detect_tiles=args.detect_tiles, max_people=args.max_people,
-                    device=args.device,
+                    device=args.device, **landmark_budget(args),
                     search_after_loss=args.search_after_loss, join_online=not args.no_join,
                     sides="off" if args.keep_sides else "causal",
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
@@ -119,6 +119,19 @@ def cmd_live(args) -> int:
     return 0
 
 
+def add_landmark_budget(parser) -> None:
+    """``--landmark-budget``, shared by ``run`` and ``live`` (None when not given: RunConfig's default)."""
+    parser.add_argument("--landmark-budget", type=float, metavar="N",
+                        help="crowds: landmark model passes per frame, on average, for the people followed; the "
+                             "others are moved on by their optical flow, in turn, never two frames in a row (0: "
+                             "everyone every frame; default: 2)")
+
+
+def landmark_budget(args) -> dict:
+    """RunConfig keyword for ``--landmark-budget`` if it was given."""
+    return {} if args.landmark_budget is None else {"landmark_budget": args.landmark_budget}
+
+
 def add_parser(sub) -> None:
     lv = sub.add_parser("live", help="a camera (index) or a video file at its own rate: 2D and 3D drawn as they "
                                      "come, the usual result files when stopped")
@@ -137,6 +150,7 @@ def add_parser(sub) -> None:
     lv.add_argument("--flip", action="store_true",
                     help="test-time flip averaging in the lifter (a little more accurate, twice the lifting cost)")
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
+    add_landmark_budget(lv)
     lv.add_argument("--keep-sides", action="store_true",
                     help="keep the 2D model's left/right labels as it gave them (default: a frame it labelled the "
                          "other way round from the frames before is mirrored back)")

@@ -94,6 +94,13 @@ class RunConfig:
     flow_size: int = 960
     #: most people followed at once (0: no limit)
     max_people: int = 0
+    #: landmark model passes per frame, on average, for the people already followed (0: one each, every frame).
+    #: With more people than that, those looked at longest ago get the passes and the others' keypoints move
+    #: on by their optical flow, never two frames in a row (:data:`MAX_CARRIED`): the 2D model is most of the
+    #: cost of a crowd (bundled clip, ~6 people a frame: 8.1 frames/s with 0, 12.1 with 2, on 2 cores), and a
+    #: person looked at every other frame loses little (docs/results.md, "A landmark budget for crowds").
+    #: Searches and detections are not counted
+    landmark_budget: float = 2.0
     #: a crop whose pose presence score is below this holds no person
     min_presence: float = 0.5
     #: tracks seen in fewer frames are dropped as spurious
@@ -151,7 +158,7 @@ class RunConfig:
         if not (self.detect_tiles == 0 or self.detect_tiles >= 1):
             raise ValueError(f"detect_tiles {self.detect_tiles}: 0 (off) or tiles across the shorter side (>= 1)")
         within(self, 0.0, 1.0, "min_presence", "min_track_presence", "duplicate_oks", "covered_iou", "min_coverage")
-        at_least(self, 0.0, "start", "search_after_loss")
+        at_least(self, 0.0, "start", "search_after_loss", "landmark_budget")
         intrinsics_for(100, 100, self.focal, self.fov)  # checks them now, before any work
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
             raise ValueError(f"--start {self.start:g} / --end {self.end:g}: need 0 <= start < end")
@@ -260,6 +267,12 @@ def shrunk(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
+#: frames in a row a person may be carried by optical flow alone under a landmark budget (measured on the
+#: real-video views: looked at every 2nd frame, the 2D and 3D stay within ~1 px and 1 mm of every frame; every
+#: 4th to 6th frame, one view lost its person)
+MAX_CARRIED = 1
+
+
 class FrameTracker:
     """The front end one frame at a time, shared by the offline run and live use: person detection every
     ``detect_every`` frames, landmarks in each followed person's crop, optical flow (Eq. 2's evidence) from the
@@ -288,6 +301,10 @@ class FrameTracker:
         self.regions: dict[int, deque[tuple[int, np.ndarray]]] = {}
         #: track id -> (region (4,) where last followed, its motion per frame (2,), frame lost, search until (s))
         self.lost: dict[int, tuple[np.ndarray, np.ndarray, int, float]] = {}
+        #: track id -> the last frame its keypoints came from the landmark model (``landmark_budget``)
+        self.looked: dict[int, int] = {}
+        self.passes: dict[int, int] = {}  # ... and how many frames it did
+        self.credit = 0.0
 
     def step(self, idx: int, frame: np.ndarray, stamp: float) -> dict[int, Detection]:
         """One RGB frame (H, W, 3) with index ``idx`` at ``stamp`` seconds (both increasing) -> the people in it,
@@ -306,7 +323,13 @@ class FrameTracker:
                 d.flow, d.flow_ok = f[17 * k:17 * (k + 1)], ok[17 * k:17 * (k + 1)]
         t2 = time.perf_counter()
         seconds["flow"] += t2 - t1
-        rois = [self.follow[tid] for tid in self.follow]
+        looked_at, carried = self._share_passes(idx)
+        rois = [self.follow[tid] for tid in looked_at]
+        carried_dets, carried_rois = [], []
+        for tid in carried:
+            d, region = self._carry(self.previous[tid], self.follow[tid])
+            carried_dets.append(d)
+            carried_rois.append(region)
         full = cfg.max_people > 0 and len(self.follow) >= cfg.max_people  # nobody more to look for
         h, w = frame.shape[:2]
         self.lost = {t: v for t, v in self.lost.items() if stamp <= v[3]}
@@ -333,27 +356,34 @@ class FrameTracker:
             boxes = keypoint_boxes(kp)
             # followed people come first in rois, so they win against a new crop of the same person; new people
             # follow, the largest first (with --max-people, the people nearest the camera are the ones followed)
-            n_followed = len(self.follow)
+            n_followed = len(looked_at)
             size = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
             order = np.r_[np.arange(min(n_followed, len(rois))), n_followed + np.argsort(-size[n_followed:],
                                                                                           kind="stable")]
+            moved = [d.keypoints for d in carried_dets]  # people carried by their flow are there too
             keep: list[int] = []
             for i in order[res.presence[order] >= cfg.min_presence]:
-                if keep:
-                    sim = pose_similarity(kp[i:i + 1], np.ones((1, 17)), kp[keep], np.ones((len(keep), 17)),
+                others = np.concatenate([kp[keep], np.reshape(moved, (-1, 17, 2))])
+                if len(others):
+                    sim = pose_similarity(kp[i:i + 1], np.ones((1, 17)), others, np.ones((len(others), 17)),
                                           boxes[i:i + 1])
                     if sim.max() > cfg.duplicate_oks:
                         continue
                 keep.append(int(i))
             if cfg.max_people > 0:
-                keep = keep[:cfg.max_people]
+                keep = keep[:max(cfg.max_people - len(carried_dets), 0)]
             worn = describe(frame, kp[keep]) if keep else []
             detections = [Detection(boxes[i], kp[i], conf[i], float(res.presence[i]), appearance=a)
                           for i, a in zip(keep, worn)]
             next_rois = list(as_rois(res.next_rois)[keep]) if keep else []
+        n_looked = len(detections)
+        detections += carried_dets
+        next_rois += carried_rois
         t4 = time.perf_counter()
         seconds["pose2d"] += t4 - t3
         ids = self.tracker.update(idx, detections)
+        self.looked = {t: self.looked.get(t, -1) for t in ids[n_looked:]} | dict.fromkeys(ids[:n_looked], idx)
+        self.passes = {t: self.passes.get(t, 0) + (self.looked[t] == idx) for t in ids}
         for tid in set(self.follow) - set(ids):  # followed until now, not found in this frame: look on for them
             track = self.tracker.tracks[tid]
             if len(track.frames) < cfg.search_min_frames:  # a glimpse (a part of someone, a thing): let it go
@@ -374,6 +404,43 @@ class FrameTracker:
         self.prev_gray = gray
         seconds["track"] += time.perf_counter() - t4
         return self.people()
+
+    def _share_passes(self, idx: int) -> tuple[list[int], list[int]]:
+        """The followed people's track ids split by ``landmark_budget``: (looked at by the landmark model in frame
+        ``idx``, carried on by their optical flow). Those looked at longest ago go first. Nobody is carried more
+        than :data:`MAX_CARRIED` frames in a row, whatever the budget (it rises to that floor); someone whose box
+        overlaps another followed person's (the flow at their keypoints may be the other's: crossing people
+        swapped ids when carried) or without flow from the frame before (a video's first frame) is always looked
+        at."""
+        tids = list(self.follow)
+        budget = self.cfg.landmark_budget
+        if budget <= 0 or not tids:
+            return tids, []
+        self.credit += max(budget, len(tids) / (MAX_CARRIED + 1))  # the floor spread evenly, not in bursts
+        boxes = np.array([self.previous[t].box for t in tids])
+        lo, hi = np.maximum(boxes[:, None, :2], boxes[None, :, :2]), np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+        touching = ((hi > lo).all(-1) & ~np.eye(len(tids), dtype=bool)).any(1)  # flow there may be the other's
+        must = [t for t, near in zip(tids, touching) if near or self.previous[t].flow is None
+                or self.looked.get(t, -1) < idx - MAX_CARRIED]
+        # longest ago first; among equals, who has had fewest passes (so the one carried rotates)
+        movable = sorted((t for t in tids if t not in must), key=lambda t: (self.looked[t], self.passes.get(t, 0)))
+        n = max(min(len(tids), int(self.credit + 1e-9)), len(must))
+        self.credit = min(max(self.credit - n, 0.0), 1.0)  # fewer people than the budget: no saving up for later
+        looked = set(must + movable[:n - len(must)])
+        return [t for t in tids if t in looked], [t for t in tids if t not in looked]
+
+    @staticmethod
+    def _carry(d: Detection, region: np.ndarray) -> tuple[Detection, np.ndarray]:
+        """The detection of the frame before moved on by the optical flow at its keypoints (joints whose flow
+        failed its forward-backward check move with the median of the others; scores, presence and clothes
+        kept), and the region (4,) to crop next: the one given for this frame, moved by the median motion."""
+        flow = np.asarray(d.flow, float)
+        ok = np.asarray(d.flow_ok, bool) if d.flow_ok is not None else np.ones(len(flow), bool)
+        common = np.median(flow[ok], 0) if ok.any() else np.zeros(2)
+        kp = d.keypoints + np.where(ok[:, None], flow, common)
+        region = np.asarray(region, float).copy()
+        region[:2] += common
+        return Detection(keypoint_boxes(kp[None])[0], kp, d.scores.copy(), d.presence, appearance=d.appearance), region
 
     def people(self) -> dict[int, Detection]:
         """The people of the last frame stepped, by the id shown for them."""
