@@ -13,7 +13,7 @@ All rows, 2 seeds, the budget of docs/results.md:
     python benchmarks/ablation.py all --seeds 0 1 --steps 600 --batch-size 32 --channels 64 --out runs/abl
 Table of what ran: python benchmarks/ablation.py all --seeds 0 1 --out runs/abl --report
 Choosing settings: --split val trains without S08/S13 and scores them, and the bodies no training file of the
-row holds (HDM05's actors, CMU S35): --report [--flip] [--bodies hdm05|cmu_extra] tabulates either.
+row holds (HDM05's actors, CMU S35): --report [--flip [--grid]] [--bodies hdm05|cmu_extra] tabulates either.
 """
 
 from __future__ import annotations
@@ -130,25 +130,28 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     mocap = load_mocap(cfg.data)
     keys = mocap.keys("train", subjects=list(VAL_SUBJECTS)) if split == "val" else None
 
-    def score(flip: bool, clean: bool = False, where: tuple | None = None) -> dict:
+    def score(flip: bool, clean: bool = False, where: tuple | None = None, grid: bool = False) -> dict:
         data, clips = where or (mocap, keys)
-        loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip)
+        loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip, shift_test=grid)
         return evaluate_model(loaded.model, data, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=clips,
                               clean=clean)
 
-    # every row plain and with test-time flip averaging alike; clean 2D as the model ships (its own flip_test)
-    rows, rows_flip, rows_clean = score(False), score(True), score(cfg.model.flip_test, clean=True)
+    # every row plain, with test-time flip averaging, and with flip and grid averaging alike; clean 2D as the
+    # model ships (its own flip_test and shift_test)
+    rows, rows_flip, rows_clean = score(False), score(True), score(cfg.model.flip_test, True, grid=cfg.model.shift_test)
+    rows_flip_grid = score(True, grid=True)
     bodies = {}
     for name in HELDOUT_BODIES if split == "val" else ():
         if name not in cfg.extra_data:
             where = heldout_bodies(name)
             bodies[f"rows_bodies_{name}"] = score(False, where=where)
             bodies[f"rows_bodies_{name}_flip"] = score(True, where=where)
+            bodies[f"rows_bodies_{name}_flip_grid"] = score(True, where=where, grid=True)
     result = {"config": cfg.name, "seed": cfg.seed, "steps": cfg.steps, "batch_size": cfg.batch_size,
               "channels": cfg.model.tcn.channels, "window": cfg.window, "split": split,
               "encoding": cfg.model.encoding.mode, "threshold": cfg.model.encoding.threshold, "views": views,
               "train_seconds": round(seconds, 1), "rows": rows, "rows_flip": rows_flip,
-              "rows_clean": rows_clean, **bodies}
+              "rows_clean": rows_clean, "rows_flip_grid": rows_flip_grid, **bodies}
     out.write_text(json.dumps(result, indent=1))
     return result
 
@@ -185,10 +188,13 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
     ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
     ap.add_argument("--flip", action="store_true", help="tabulate the scores with test-time flip averaging")
+    ap.add_argument("--grid", action="store_true",
+                    help="with --flip: the scores with flip and stride-grid averaging (ModelConfig.shift_test)")
     ap.add_argument("--clean", action="store_true", help="tabulate the scores on clean 2D (as the model ships)")
     ap.add_argument("--bodies", choices=list(HELDOUT_BODIES),
                     help="tabulate the scores on these held-out bodies (--split val runs whose training lacks them)")
-    ap.add_argument("--rescore", action="store_true", help="evaluate finished runs again (plain and flip-averaged)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="evaluate finished runs again (plain, flip-averaged, flip- and grid-averaged)")
     args = ap.parse_args()
     names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
@@ -196,6 +202,7 @@ def main() -> None:
                     if k in ("steps", "batch_size", "channels", "window", "threshold", "split", "init")
                     and v is not None)
           + f" --out {args.out}" + (" --report" if args.report else "") + (" --flip" if args.flip else "")
+          + (" --grid" if args.grid else "")
           + (" --clean" if args.clean else "") + (f" --bodies {args.bodies}" if args.bodies else ""))
     print("| row | seeds | steps × batch | MPJPE | P-MPJPE | MPJPE occluded | P-MPJPE occluded | MPJVE |")
     print("|---|---|---|---|---|---|---|---|")
@@ -219,7 +226,8 @@ def main() -> None:
             print(f"| {Path(name).stem} | (not run) | | | | | | |")
             continue
         key = "rows_clean" if args.clean else f"rows_bodies_{args.bodies}" if args.bodies else "rows"
-        s = summarise(results, key + ("_flip" if args.flip and not args.clean else ""))
+        s = summarise(results, key + ("_flip" if args.flip and not args.clean else "")
+                      + ("_grid" if args.flip and args.grid and not args.clean else ""))
         seeds = ",".join(str(r["seed"]) for r in results)
         print(f"| {Path(name).stem} | {seeds} | {results[0]['steps']} × {results[0]['batch_size']} | {s['mpjpe']} | "
               f"{s['p_mpjpe']} | {s['mpjpe_masked']} | {s['p_mpjpe_masked']} | {s['mpjve']} |", flush=True)

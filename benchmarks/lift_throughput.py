@@ -36,7 +36,7 @@ def main() -> None:
         times = []
         for _ in range(5):
             t = time.perf_counter()
-            model.infer(x)  # what lift/run use (with flip averaging when the checkpoint asks for it)
+            model.infer(x)  # what lift/run use (with flip and grid averaging when the checkpoint asks for them)
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
@@ -46,7 +46,10 @@ def main() -> None:
     print(f"command: python benchmarks/lift_throughput.py --threads {args.threads} --batch {args.batch}"
           f" --device {args.device}")
     parts = "2D TCN + 3D TCN" if model.cfg.use_2d_tcn else "3D TCN"
-    flip = ", flip-averaged (2 passes)" if model.cfg.flip_test else ""
+    grid = 4 if model.cfg.shift_test and not model.cfg.tcn.causal else 1
+    passes = (2 if model.cfg.flip_test else 1) * grid
+    flip = (", flip-averaged" if model.cfg.flip_test else "") + (", grid-averaged" if grid > 1 else "")
+    flip += f" ({passes} passes in one batch)" if passes > 1 else ""
     print(f"parameters: {count_parameters(model):,} ({parts}{flip}, {model.cfg.encoding.mode} encoding)")
     print(f"batch {args.batch} x {args.frames} frames: {dt * 1000:.1f} ms -> {n / dt:,.0f} frames/s")
 

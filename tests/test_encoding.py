@@ -22,17 +22,39 @@ def random_track(rng, b=3, t=24):
     return kp, conf
 
 
-@pytest.mark.parametrize("mode,flag_frames", [("paper", 1), ("soft", 1), ("unaware", 1), ("gated", 1),
-                                               ("paper", 5), ("soft", 3)])
-def test_numpy_and_torch_encodings_agree(mode, flag_frames):
+@pytest.mark.parametrize("mode,flag_frames,confidence_frames", [
+    ("paper", 1, 1), ("soft", 1, 1), ("unaware", 1, 1), ("gated", 1, 1), ("paper", 5, 1), ("soft", 3, 1),
+    ("soft", 1, 5), ("paper", 3, 5)])
+def test_numpy_and_torch_encodings_agree(mode, flag_frames, confidence_frames):
     kp, conf = random_track(np.random.default_rng(3))
-    enc = InputEncoding(mode=mode, flag_frames=flag_frames)
+    enc = InputEncoding(mode=mode, flag_frames=flag_frames, confidence_frames=confidence_frames)
     a = encode(kp, conf, enc)
     x, centre, scale, reliable = encode_torch(torch.from_numpy(kp), torch.from_numpy(conf), enc)
     np.testing.assert_array_equal(a.reliable, reliable.numpy())
     np.testing.assert_allclose(a.centre, centre.numpy(), atol=1e-9)
     np.testing.assert_allclose(a.scale, scale.numpy(), rtol=1e-7)
     np.testing.assert_allclose(a.x, x.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_confidence_is_averaged_over_the_frames_the_joint_was_seen_in(causal):
+    """``confidence_frames`` 3: the C* shown to the network becomes the mean over its frame and the ones either
+    side (causal: the two before), among the frames where the joint has a position, cut at the ends; a joint with
+    none gets 0."""
+    from occlupose.encoding import average_confidence
+
+    conf = np.array([0.9, 0.0, 0.6, 0.3, 0.6, 1.0])[:, None]
+    exists = np.array([True, True, False, True, True, True])[:, None]
+    got = average_confidence(conf, exists, InputEncoding(mode="soft", confidence_frames=3, causal=causal))[:, 0]
+    want = [0.9, 0.45, 0.0, 0.15, 0.45, 0.633333] if causal else [0.45, 0.45, 0.0, 0.45, 0.633333, 0.8]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    kp = np.where(exists[..., None], np.ones((6, 17, 2)), np.nan)
+    e = encode(kp, np.repeat(conf, 17, 1), InputEncoding(mode="soft", confidence_frames=3, causal=causal))
+    np.testing.assert_allclose(e.x[:, 5, 2], want, atol=1e-6)  # the third channel carries it
+    # which joints are reliable is still each frame's own C* against b: frame 1 (0.0, averaged 0.45) is not
+    np.testing.assert_array_equal(e.reliable[:, 5], [True, False, False, True, True, True])
+    with pytest.raises(ValueError, match="odd"):
+        InputEncoding(confidence_frames=4)
 
 
 def test_torch_scale_is_numpys_median_for_an_even_number_of_frames():
@@ -172,6 +194,42 @@ def test_flip_averaging_makes_the_lifter_mirror_symmetric():
         both = model.infer(x)
         torch.testing.assert_close(model.infer(x_m)[..., FLIP_PERMUTATION, :] * mirror, both, atol=1e-5, rtol=0)
         assert (both - plain).abs().max() > 1e-4
+
+
+def test_grid_averaging_is_the_mean_over_the_four_starts_in_the_stride_grid():
+    """``shift_test``: the 3D is the mean of the network's output for the sequence with its first frame repeated
+    0-3 times before it (its last 3-0 times after), each cropped back; with flip averaging as well, all 8 are
+    averaged. An untrained network's outputs differ between those starts; a causal model is left alone."""
+    from occlupose.lifter import PoseLifter
+    from occlupose.models import TCNConfig
+    from occlupose.skeleton import FLIP_PERMUTATION
+
+    torch.manual_seed(0)
+    kp, conf = random_track(np.random.default_rng(9), t=23)
+    x = torch.from_numpy(encode(kp, conf, InputEncoding(mode="soft")).x)
+    model = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8), encoding=InputEncoding(mode="soft"))).eval()
+    mirror = torch.tensor([-1.0, 1.0, 1.0])
+
+    def started(v: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for s in range(4):
+            padded = torch.cat([v[:, :1].repeat(1, s, 1, 1), v, v[:, -1:].repeat(1, 3 - s, 1, 1)], 1)
+            out.append(model(padded)[1][:, s:s + 23])
+        return out
+
+    with torch.no_grad():
+        each = started(x)
+        assert (each[1] - each[0]).abs().max() > 1e-3
+        model.cfg = replace(model.cfg, shift_test=True)
+        torch.testing.assert_close(model.infer(x), torch.stack(each).mean(0), atol=1e-6, rtol=0)
+        model.cfg = replace(model.cfg, shift_test=True, flip_test=True)
+        flipped = [y[..., FLIP_PERMUTATION, :] * mirror for y in started(x[..., FLIP_PERMUTATION, :] * mirror)]
+        torch.testing.assert_close(model.infer(x), torch.stack(each + flipped).mean(0), atol=1e-6, rtol=0)
+        causal = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8, causal=True),
+                                        encoding=InputEncoding(mode="soft", causal=True))).eval()
+        plain = causal.infer(x)
+        causal.cfg = replace(causal.cfg, shift_test=True)
+        torch.testing.assert_close(causal.infer(x), plain, atol=0, rtol=0)
 
 
 def test_the_causal_encoding_uses_only_the_past():

@@ -25,8 +25,12 @@ def sequence(t: int = 240, seed: int = 0):
     return kp, conf
 
 
-@pytest.mark.parametrize("fps", [50.0, 30.0, 24.0])
-def test_stream_equals_lifting_the_whole_sequence(causal, fps):
+@pytest.mark.parametrize("fps, confidence_frames", [(50.0, 1), (30.0, 1), (24.0, 1), (30.0, 5)])
+def test_stream_equals_lifting_the_whole_sequence(causal, fps, confidence_frames, monkeypatch):
+    from dataclasses import replace
+
+    enc = replace(causal.cfg.encoding, confidence_frames=confidence_frames)  # C* averaged over the frames before
+    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, encoding=enc))
     kp, conf = sequence()
     times = np.arange(len(kp)) / fps
     whole = lift(causal, kp, conf, times=times)

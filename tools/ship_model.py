@@ -34,12 +34,24 @@ def main() -> None:
                                       "configs/default.yaml -o RUN`")
     ap.add_argument("--hardware", default="a 2-core CPU", help="what it trained on, for the card")
     ap.add_argument("--chosen", help="a Markdown file: the card's 'How this design was chosen' section")
+    ap.add_argument("--grid", action="store_true",
+                    help="package it with test-time stride-grid averaging on (ModelConfig.shift_test), for a run "
+                         "trained before that setting existed")
+    ap.add_argument("--confidence-frames", type=int,
+                    help="package it with C* averaged over this many frames (InputEncoding.confidence_frames), a "
+                         "test-time setting for a run trained without it")
     ap.add_argument("--name", default="default", choices=["default", "causal"],
                     help="which packaged model to write: weights/NAME.pt and NAME.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     loaded = load_checkpoint(run / "final.pt")
+    if args.grid:  # test-time settings: the weights are the run's
+        loaded.model.cfg = replace(loaded.model.cfg, shift_test=True)
+    if args.confidence_frames:
+        loaded.model.cfg = replace(loaded.model.cfg, encoding=replace(loaded.model.cfg.encoding,
+                                                                      confidence_frames=args.confidence_frames))
+    loaded.config = replace(loaded.config, model=loaded.model.cfg)
     out = WEIGHTS / f"{args.name}.pt"
     # the packaged model keeps its product name whatever the recipe's run was called (the card names the recipe)
     save_checkpoint(out, loaded.model, replace(loaded.config, name=f"occlupose-{args.name}"), loaded.meta["step"],
@@ -82,6 +94,12 @@ def main() -> None:
         keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
         return f"| {name} | " + " | ".join(f"{r[k]:.1f}" for k in keys) + " |"
 
+    test_time = (" --grid" if args.grid else "") + (f" --confidence-frames {args.confidence_frames}"
+                                                     if args.confidence_frames else "")
+    grid_note = (f"\nPackaged with `{test_time.strip()}`, test-time settings on top of this config: "
+                 + ", ".join((["`model.shift_test: true` (averaging over the stride grid)"] if args.grid else [])
+                             + ([f"`model.encoding.confidence_frames: {args.confidence_frames}` (C* averaged over "
+                                 f"time)"] if args.confidence_frames else [])) + "." if test_time else "")
     chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
     what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
             "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
@@ -90,7 +108,8 @@ def main() -> None:
 
 {what}, trained with the recipe `{cfg.name}` ({parts}, {count_parameters(shipped.model):,} parameters,
 stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
-sigma = {enc.sigma:g}; recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
+sigma = {enc.sigma:g}{f", C* averaged over {enc.confidence_frames} frames" if enc.confidence_frames > 1 else ""};
+recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
 
 ## Data
 Open CMU mocap, `cmu_h36m17_50fps.npz` (bundled: `src/occlupose/mocap/`): the 11 training subjects
@@ -101,7 +120,7 @@ Test subjects {", ".join(mocap.subjects("test"))} were never used for training o
 ## Command
 ```
 {args.command or f"occlupose train --config configs/default.yaml -o {run}"}
-python tools/ship_model.py {run} --views {args.views}
+python tools/ship_model.py {run} --views {args.views}{test_time}
 ```
 Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on {args.hardware}.
 {args.history}
@@ -123,7 +142,7 @@ real one. Output is root-relative and metric by prior (typical body size), not m
 
 ## Config
 ```yaml
-{cfg_text}```
+{cfg_text}```{grid_note}
 """
     (WEIGHTS / f"{args.name}.md").write_text(card)
     print(card)

@@ -33,6 +33,10 @@ class ModelConfig:
     fps: float = 50.0
     #: at inference, average the 3D of the input and of its mirror image (left and right swapped)
     flip_test: bool = False
+    #: at inference, average the 3D over the 4 places the sequence can start in the TCN's stride grid (its two
+    #: stride-2 layers leave a 4-frame ripple in the 3D: on HDM05's bodies, never trained on, the shipped
+    #: model's velocity error falls by a fifth); no effect on a causal model, which is not given it
+    shift_test: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "discriminator_channels", integer=True)
@@ -66,8 +70,9 @@ class TrainConfig:
     #: more mocap whose training clips are added: bundled names ("cmu_extra", "hdm05") or paths
     extra_data: tuple[str, ...] = ()
     #: a lifter checkpoint (file, or a packaged model's name: "default") whose weights this run starts from
-    #: instead of random ones: fine-tuning, e.g. on more data. Its model config must be this run's (only
-    #: flip_test, a test-time setting, may differ); the optimiser starts afresh at ``lr``
+    #: instead of random ones: fine-tuning, e.g. on more data. Its model config must be this run's (only the
+    #: test-time settings flip_test, shift_test and encoding.confidence_frames may differ); the optimiser
+    #: starts afresh at ``lr``
     init: str | None = None
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).

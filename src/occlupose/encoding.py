@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .occlusion import OcclusionFilterConfig, normalize_2d
 from .validate import at_least, positive, within
@@ -56,15 +57,23 @@ class InputEncoding:
     #: of the frames it was seen in around it (causal: in the last ``flag_frames``), so that a C* wavering
     #: about b does not switch the joint on and off frame by frame; 1: each frame alone (the paper)
     flag_frames: int = 1
+    #: frames (at the model's rate) over which the C* shown to the network (the soft and gated modes' third
+    #: channel) is averaged, centred on each (causal: the last ones), over the frames the joint was seen in: a
+    #: C* flickering from frame to frame makes the 3D jitter. Which joints are reliable (b, the normalisation)
+    #: is still decided on each frame's own C*. 1: each frame alone (the paper)
+    confidence_frames: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"InputEncoding.mode must be one of {MODES}, got {self.mode!r}")
         within(self, 0.0, 1.0, "threshold")
         positive(self, "sigma")
-        at_least(self, 1, "min_joints", "causal_window", "flag_frames", integer=True)
+        at_least(self, 1, "min_joints", "causal_window", "flag_frames", "confidence_frames", integer=True)
         if not self.flag_frames % 2:
             raise ValueError(f"InputEncoding.flag_frames must be odd (a vote with no ties), got {self.flag_frames}")
+        if not self.confidence_frames % 2:
+            raise ValueError(f"InputEncoding.confidence_frames must be odd (a window centred on its frame), got "
+                             f"{self.confidence_frames}")
 
     @property
     def filter(self) -> OcclusionFilterConfig:
@@ -146,6 +155,23 @@ def vote(reliable: np.ndarray, exists: np.ndarray, enc: InputEncoding) -> np.nda
     return exists & (2 * yes > seen)
 
 
+def average_confidence(conf: np.ndarray, exists: np.ndarray, enc: InputEncoding) -> np.ndarray:
+    """(..., T, 17) C* averaged over the ``confidence_frames`` window, over the frames where the joint exists
+    (0 where it does not)."""
+    k = enc.confidence_frames
+    if k == 1:
+        return conf
+    # sums of the k values themselves, oldest first (not differences of running sums, whose rounding would move
+    # a C* that sits exactly on b across it, as lift's resampling puts it)
+    pad = [(0, 0)] * (conf.ndim - 2) + [(k - 1, 0) if enc.causal else (k // 2, k // 2), (0, 0)]
+
+    def sums(v: np.ndarray) -> np.ndarray:
+        return np.lib.stride_tricks.sliding_window_view(np.pad(v, pad), k, axis=-2).sum(-1)
+
+    seen = sums(exists.astype(np.float64))
+    return np.where(exists, sums(np.where(exists, conf, 0.0)) / np.maximum(seen, 1.0), 0.0)
+
+
 def _clean(keypoints: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kp = np.asarray(keypoints, np.float64)
     conf = np.asarray(confidence, np.float64)
@@ -172,7 +198,8 @@ def encode(keypoints: np.ndarray, confidence: np.ndarray, enc: InputEncoding = I
         norm, centre, scale = normalize_2d_causal(kp, reliable, enc.min_joints, enc.causal_window)
     else:
         norm, centre, scale = normalize_2d(kp, reliable, enc.min_joints)
-    shown, third = _channels(enc, reliable, exists, conf, lambda m: m.astype(np.float64))
+    shown, third = _channels(enc, reliable, exists, average_confidence(conf, exists, enc),
+                             lambda m: m.astype(np.float64))
     x = np.concatenate([norm * shown[..., None], third[..., None]], -1)
     return Encoded(x.astype(np.float32), centre, scale, reliable)
 
@@ -241,5 +268,13 @@ def encode_torch(keypoints: torch.Tensor, confidence: torch.Tensor, enc: InputEn
     if enc.flag_frames > 1 and enc.mode != "unaware":  # a 0/1 decision: no gradient to lose
         reliable = torch.as_tensor(vote(reliable.cpu().numpy(), exists.cpu().numpy(), enc), device=kp.device)
     norm, centre, scale = normalize_2d_torch(kp, reliable, enc.min_joints)
+    if enc.confidence_frames > 1:  # average_confidence, differentiable in the confidences
+        k = enc.confidence_frames
+
+        def sums(v: torch.Tensor) -> torch.Tensor:  # (..., T, J) -> window sums, zero-padded at the ends
+            v = F.pad(v.transpose(-1, -2), (k // 2, k // 2))
+            return v.unfold(-1, k, 1).sum(-1).transpose(-1, -2)
+
+        conf = torch.where(exists, sums(conf) / sums(exists.to(conf.dtype)).clamp_min(1.0), torch.zeros_like(conf))
     shown, third = _channels(enc, reliable, exists, conf, lambda m: m.to(kp.dtype))
     return torch.cat([norm * shown[..., None], third[..., None]], -1), centre, scale, reliable

@@ -19,7 +19,7 @@ from torch import nn
 from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .encoding import DROPPING, Encoded, encode
-from .models import TCN, Lifter3D
+from .models import STRIDE_GRID, TCN, Lifter3D
 from .safeio import atomic_file
 from .skeleton import FLIP_PERMUTATION
 
@@ -52,16 +52,35 @@ class PoseLifter(nn.Module):
         return smooth, self.tcn3d(x)
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, 17, 3) input -> (B, T, 17, 3) poses for use (not training): with ``cfg.flip_test`` the mean
-        of the prediction and the mirrored prediction for the mirrored input (the person seen in a mirror has
-        the same pose with left and right swapped), which averages out some of the network's asymmetric error."""
-        if not self.cfg.flip_test:
-            return self(x)[1]
-        mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
-        # both in one batch: one pass of per-layer overhead (it dominates for the short windows of live use)
-        both = self(torch.cat([x, x[..., FLIP_PERMUTATION, :] * mirror]))[1]
-        out, back = both.unflatten(0, (2, -1)).unbind(0)
-        return (out + back[..., FLIP_PERMUTATION, :] * mirror) / 2
+        """(B, T, 17, 3) input -> (B, T, 17, 3) poses for use (not training), all variants in one batch (one
+        pass of per-layer overhead, which dominates for the short windows of live use). With ``cfg.flip_test``
+        the mean of the prediction and the mirrored prediction for the mirrored input (the person seen in a
+        mirror has the same pose with left and right swapped), which averages out some of the network's
+        asymmetric error. With ``cfg.shift_test`` (not for a causal model) also the mean over the sequence
+        started at each place of the stride grid: edge frames repeated 0-3 times before it and 3-0 after."""
+        b, t = x.shape[:2]
+        variants = [x]
+        if self.cfg.flip_test:
+            mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
+            variants.append(x[..., FLIP_PERMUTATION, :] * mirror)
+        shifts = STRIDE_GRID if self.cfg.shift_test and not self.cfg.tcn.causal else 1
+        if shifts > 1:  # every variant the same length, T + 3
+            variants = [_repeat_edges(v, s, shifts - 1 - s) for v in variants for s in range(shifts)]
+        out = self(torch.cat(variants))[1].unflatten(0, (len(variants), b))
+        if shifts > 1:
+            out = torch.stack([out[i, :, i % shifts:i % shifts + t] for i in range(len(variants))])
+        if self.cfg.flip_test:
+            half = len(out) // 2
+            out = torch.cat([out[:half], out[half:][..., FLIP_PERMUTATION, :] * mirror])
+        return out.mean(0)
+
+
+def _repeat_edges(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """(B, T, ...) -> (B, before + T + after, ...): the first frame repeated before, the last after (no empty
+    pieces: ONNX's Expand turns a length 0 into 1)."""
+    parts = ([x[:, :1].expand(-1, before, *x.shape[2:])] if before else []) + [x]
+    parts += [x[:, -1:].expand(-1, after, *x.shape[2:])] if after else []
+    return torch.cat(parts, 1) if len(parts) > 1 else x
 
 
 def prepare_input(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray) -> Encoded:

@@ -1,11 +1,11 @@
 """The lifter outside PyTorch: an ONNX graph and the contract a caller needs to feed it.
 
-The graph is the network alone (2D TCN if any, 3D TCN, test-time flip averaging when the model uses it), with
-a dynamic batch and number of frames. What comes before it (the input encoding, :func:`encoding.encode`) and
-the frame rate are the caller's part and are written beside the graph as JSON (:func:`contract`), so a browser
-or game engine can reproduce them; ``docs/lifter-onnx.md`` spells the arithmetic out. Normalisation stays out of
-the graph because it interpolates the pelvis over time (a running max over frames), which ONNX has no
-operator for.
+The graph is the network alone (2D TCN if any, 3D TCN, test-time flip and grid averaging when the model uses
+them), with a dynamic batch and number of frames. What comes before it (the input encoding, :func:`encoding.
+encode`) and the frame rate are the caller's part and are written beside the graph as JSON (:func:`contract`),
+so a browser or game engine can reproduce them; ``docs/lifter-onnx.md`` spells the arithmetic out.
+Normalisation stays out of the graph because it interpolates the pelvis over time (a running max over frames),
+which ONNX has no operator for.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def export_lifter_onnx(model: PoseLifter, path: str | os.PathLike, opset: int = 
     B and T dynamic (any T >= 1)."""
     path = Path(path)
     wrapped = _Deployed(model).eval()
-    # an odd length, so the traced graph keeps the padding to a multiple of 4 that other lengths need
-    example = torch.zeros(1, 13, len(JOINT_NAMES), 3)
+    # a length the network must pad (to a multiple of 4), so the traced graph keeps the padding other lengths
+    # need; grid averaging adds 3 frames before the network sees it
+    grid = model.cfg.shift_test and not model.cfg.tcn.causal
+    example = torch.zeros(1, 14 if grid else 13, len(JOINT_NAMES), 3)
     with warnings.catch_warnings():  # the exporter's tracing notes are not the user's concern
         warnings.simplefilter("ignore")
         try:
@@ -106,8 +108,9 @@ def contract(loaded: LoadedModel) -> dict:
         },
         "encoding": {"mode": enc.mode, "threshold": enc.threshold, "sigma": enc.sigma,
                      "min_joints": enc.min_joints, "causal": enc.causal, "causal_window": enc.causal_window,
-                     "flag_frames": enc.flag_frames},
+                     "flag_frames": enc.flag_frames, "confidence_frames": enc.confidence_frames},
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
+        "grid_averaging": bool(cfg.shift_test and not cfg.tcn.causal),
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }

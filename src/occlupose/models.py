@@ -76,6 +76,10 @@ class _Unit(nn.Sequential):
         super().__init__(conv, nn.BatchNorm1d(c, momentum=0.1), nn.ReLU(inplace=True), nn.Dropout(dropout))
 
 
+#: the TCN's two stride-2 layers: how many places a frame can take in their grid
+STRIDE_GRID = 4
+
+
 class TCN(nn.Module):
     """(B, T, 17, in_dims) -> (B, T, 17, out_dims); any T >= 1."""
 
@@ -102,7 +106,7 @@ class TCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
-        pad = (-t) % 4
+        pad = (-t) % STRIDE_GRID
         h = x.reshape(b, t, -1).transpose(1, 2)
         if pad:  # causal: all the padding after the last frame, which no real frame's output sees
             h = F.pad(h, (0, pad) if self.causal else (pad // 2, pad - pad // 2), mode="replicate")

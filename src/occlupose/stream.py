@@ -22,9 +22,7 @@ import torch
 
 from .encoding import InputEncoding, _channels, _clean
 from .lifter import drop_placeholders
-
-#: the TCN's two stride-2 layers: windows start on multiples of this, as the whole sequence's grid does
-STRIDE_GRID = 4
+from .models import STRIDE_GRID  # windows start on multiples of this, as the whole sequence's grid does
 
 
 def receptive_field(model, length: int = 512) -> int:
@@ -46,11 +44,18 @@ class _CausalEncoder:
         self.mean: np.ndarray | None = None  # the reliable joints' mean, held likewise
         self.scale: float | None = None  # the last good scale
         self.past: deque = deque(maxlen=enc.causal_window)  # (rms, reliable joints) of the last frames
+        self.recent: deque = deque(maxlen=enc.confidence_frames)  # (C*, exists) of the last frames
 
     def __call__(self, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """kp (17, 2) (NaN: none), conf (17,) -> (17, 3) float32 network input."""
         enc = self.enc
         kp, conf, exists = _clean(kp, conf)
+        shown_conf = conf
+        if enc.confidence_frames > 1:  # encoding.average_confidence over the frames before, for the third channel
+            self.recent.append((conf, exists))
+            seen = np.sum([e for _, e in self.recent], 0)
+            total = np.sum([np.where(e, c, 0.0) for c, e in self.recent], 0)
+            shown_conf = np.where(exists, total / np.maximum(seen, 1), 0.0)
         rel = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
         n = int(rel.sum())
         if rel[0]:
@@ -67,7 +72,7 @@ class _CausalEncoder:
             self.scale = scale
         else:
             scale = self.scale if self.scale is not None else 1.0
-        shown, third = _channels(enc, rel, exists, conf, lambda m: m.astype(np.float64))
+        shown, third = _channels(enc, rel, exists, shown_conf, lambda m: m.astype(np.float64))
         norm = (kp - centre) / scale * shown[:, None]
         return np.concatenate([norm, third[:, None]], -1).astype(np.float32)
 

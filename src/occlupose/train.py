@@ -160,7 +160,9 @@ RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Tensor]:
     """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent."""
     loaded = load_checkpoint(cfg.init, device)
-    theirs = replace(loaded.config.model, flip_test=cfg.model.flip_test)
+    mine = cfg.model  # the test-time settings may differ: they change no weight
+    theirs = replace(loaded.config.model, flip_test=mine.flip_test, shift_test=mine.shift_test,
+                     encoding=replace(loaded.config.model.encoding, confidence_frames=mine.encoding.confidence_frames))
     if theirs != cfg.model:
         diff = [f"{k}: {getattr(theirs, k)} vs {getattr(cfg.model, k)}" for k in vars(cfg.model)
                 if getattr(theirs, k) != getattr(cfg.model, k)]
