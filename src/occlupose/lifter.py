@@ -28,6 +28,8 @@ CHECKPOINT_VERSION = 1
 DEFAULT_WEIGHTS = "default.pt"
 #: the models that ship in the package, by the name ``--model`` accepts
 PACKAGED = ("default", "causal")
+#: :meth:`PoseLifter.infer` puts its flip and grid variants in one batch up to this many frames in all
+ONE_BATCH_FRAMES = 1 << 16
 
 
 class PoseLifter(nn.Module):
@@ -66,7 +68,11 @@ class PoseLifter(nn.Module):
         shifts = STRIDE_GRID if self.cfg.shift_test and not self.cfg.tcn.causal else 1
         if shifts > 1:  # every variant the same length, T + 3
             variants = [_repeat_edges(v, s, shifts - 1 - s) for v in variants for s in range(shifts)]
-        out = self(torch.cat(variants))[1].unflatten(0, (len(variants), b))
+        if len(variants) * b * x.shape[1] <= ONE_BATCH_FRAMES:
+            out = self(torch.cat(variants))[1]
+        else:  # a long video: one variant at a time, so memory is one pass's, not up to 8 times it
+            out = torch.cat([self(v)[1] for v in variants])
+        out = out.unflatten(0, (len(variants), b))
         if shifts > 1:
             out = torch.stack([out[i, :, i % shifts:i % shifts + t] for i in range(len(variants))])
         if self.cfg.flip_test:
