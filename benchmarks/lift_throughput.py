@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from occlupose.lifter import load_checkpoint, prepare_input
-from occlupose.models import count_parameters
+from occlupose.models import STRIDE_GRID, count_parameters
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     print(f"command: python benchmarks/lift_throughput.py --threads {args.threads} --batch {args.batch}"
           f" --device {args.device}")
     parts = "2D TCN + 3D TCN" if model.cfg.use_2d_tcn else "3D TCN"
-    grid = 4 if model.cfg.shift_test and not model.cfg.tcn.causal else 1
+    grid = STRIDE_GRID if model.cfg.grid_averaged else 1
     passes = (2 if model.cfg.flip_test else 1) * grid
     flip = (", flip-averaged" if model.cfg.flip_test else "") + (", grid-averaged" if grid > 1 else "")
     flip += f" ({passes} passes in one batch)" if passes > 1 else ""

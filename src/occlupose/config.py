@@ -42,6 +42,11 @@ class ModelConfig:
         at_least(self, 1, "discriminator_channels", integer=True)
         positive(self, "fps")
 
+    @property
+    def grid_averaged(self) -> bool:
+        """``shift_test`` where it applies: a causal model has no ripple to average and is not given it."""
+        return self.shift_test and not self.tcn.causal
+
 
 POSE_REGULARIZER = ("off", "2d_only", "all")
 

@@ -65,7 +65,7 @@ class PoseLifter(nn.Module):
         if self.cfg.flip_test:
             mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype, device=x.device)
             variants.append(x[..., FLIP_PERMUTATION, :] * mirror)
-        shifts = STRIDE_GRID if self.cfg.shift_test and not self.cfg.tcn.causal else 1
+        shifts = STRIDE_GRID if self.cfg.grid_averaged else 1
         if shifts > 1:  # every variant the same length, T + 3
             variants = [_repeat_edges(v, s, shifts - 1 - s) for v in variants for s in range(shifts)]
         if len(variants) * b * x.shape[1] <= ONE_BATCH_FRAMES:

@@ -42,8 +42,7 @@ def export_lifter_onnx(model: PoseLifter, path: str | os.PathLike, opset: int = 
     wrapped = _Deployed(model).eval()
     # a length the network must pad (to a multiple of 4), so the traced graph keeps the padding other lengths
     # need; grid averaging adds 3 frames before the network sees it
-    grid = model.cfg.shift_test and not model.cfg.tcn.causal
-    example = torch.zeros(1, 14 if grid else 13, len(JOINT_NAMES), 3)
+    example = torch.zeros(1, 14 if model.cfg.grid_averaged else 13, len(JOINT_NAMES), 3)
     with warnings.catch_warnings():  # the exporter's tracing notes are not the user's concern
         warnings.simplefilter("ignore")
         try:
@@ -111,6 +110,6 @@ def contract(loaded: LoadedModel) -> dict:
                      "flag_frames": enc.flag_frames, "confidence_frames": enc.confidence_frames},
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
-        "grid_averaging": bool(cfg.shift_test and not cfg.tcn.causal),
+        "grid_averaging": cfg.grid_averaged,
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }

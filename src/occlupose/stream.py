@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .encoding import InputEncoding, _channels, _clean
+from .encoding import InputEncoding, _channels, _clean, average_confidence
 from .lifter import drop_placeholders
 from .models import STRIDE_GRID  # windows start on multiples of this, as the whole sequence's grid does
 
@@ -51,11 +51,9 @@ class _CausalEncoder:
         enc = self.enc
         kp, conf, exists = _clean(kp, conf)
         shown_conf = conf
-        if enc.confidence_frames > 1:  # encoding.average_confidence over the frames before, for the third channel
+        if enc.confidence_frames > 1:  # for the third channel, over the frames before (a causal encoding)
             self.recent.append((conf, exists))
-            seen = np.sum([e for _, e in self.recent], 0)
-            total = np.sum([np.where(e, c, 0.0) for c, e in self.recent], 0)
-            shown_conf = np.where(exists, total / np.maximum(seen, 1), 0.0)
+            shown_conf = average_confidence(*(np.stack(v) for v in zip(*self.recent)), enc)[-1]
         rel = exists if enc.mode == "unaware" else exists & (conf >= enc.threshold)
         n = int(rel.sum())
         if rel[0]:
