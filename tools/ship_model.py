@@ -94,12 +94,16 @@ def main() -> None:
         keys = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
         return f"| {name} | " + " | ".join(f"{r[k]:.1f}" for k in keys) + " |"
 
-    test_time = (" --grid" if args.grid else "") + (f" --confidence-frames {args.confidence_frames}"
-                                                     if args.confidence_frames else "")
+    settings = []  # (the option, what it set) for each test-time setting packaged
+    if args.grid:
+        settings.append(("--grid", "`model.shift_test: true` (averaging over the stride grid)"))
+    if args.confidence_frames:
+        n = args.confidence_frames
+        settings.append((f"--confidence-frames {n}",
+                         f"`model.encoding.confidence_frames: {n}` (C* averaged over time)"))
+    test_time = "".join(f" {option}" for option, _ in settings)
     grid_note = (f"\nPackaged with `{test_time.strip()}`, test-time settings on top of this config: "
-                 + ", ".join((["`model.shift_test: true` (averaging over the stride grid)"] if args.grid else [])
-                             + ([f"`model.encoding.confidence_frames: {args.confidence_frames}` (C* averaged over "
-                                 f"time)"] if args.confidence_frames else [])) + "." if test_time else "")
+                 + ", ".join(what for _, what in settings) + "." if settings else "")
     chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
     what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
             "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
