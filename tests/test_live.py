@@ -383,13 +383,14 @@ def test_a_landmark_budget_below_one_saves_its_credit_across_frames():
     assert [f for f in range(9) if f in crowd.looked] == [0, 2, 4, 6, 8]
 
 
-def test_the_landmark_budgets_help_names_the_default():
+def test_the_shared_options_help_names_the_defaults():
     from occlupose.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "run" in a.choices)
     for name in ("run", "live"):
         help_text = " ".join(sub.choices[name].format_help().split())
-        assert f"default: {RunConfig.landmark_budget:g})" in help_text, name
+        assert f"everyone every frame; default: {RunConfig.landmark_budget:g})" in help_text, name
+        assert f"as it is; default: {RunConfig.onto_2d:g})" in help_text, name
 
 
 def test_under_a_landmark_budget_people_whose_boxes_overlap_are_looked_at_every_frame():

@@ -7,7 +7,15 @@ import pytest
 from poses import t_pose
 
 from occlupose.camera import project_perspective, rot_z
-from occlupose.trajectory import Intrinsics, TrajectoryConfig, intrinsics_for, solve_root, trajectory
+from occlupose.trajectory import (
+    Intrinsics,
+    TrajectoryConfig,
+    intrinsics_for,
+    onto_rays,
+    onto_weights,
+    solve_root,
+    trajectory,
+)
 
 
 def _turning_person(rng, t):
@@ -84,3 +92,62 @@ def test_camera_assumptions():
     for kwargs in ({"focal": 800, "fov_deg": 60}, {"focal": -1}, {"fov_deg": 200}, {"focal": float("nan")}):
         with pytest.raises(ValueError):
             intrinsics_for(640, 480, **kwargs)
+
+
+def test_onto_rays_by_hand():
+    """f = 1000 px, principal point (500, 500), the root 4 m ahead; a joint 0.2 m right of the root whose
+    keypoint says 0.3 m (575 px): half way is 0.25 m, at the same depth. The root's own keypoint agrees with
+    it, so nothing else moves."""
+    cam = Intrinsics(1000.0, 500.0, 500.0)
+    poses = np.zeros((1, 17, 3))
+    poses[0, 1] = [0.2, 0.0, 0.0]
+    root = np.array([[0.0, 0.0, 4.0]])
+    kp = np.full((1, 17, 2), 500.0)
+    kp[0, 1] = [575.0, 500.0]
+    weights = np.zeros((1, 17))
+    weights[0, :2] = 1.0
+    moved, placed = onto_rays(poses, root, kp, weights, cam, 0.5)
+    np.testing.assert_allclose(moved[0, 1], [0.25, 0.0, 0.0])
+    np.testing.assert_allclose(moved[0, 2:], 0.0)
+    np.testing.assert_allclose(placed, root)
+
+
+def test_onto_rays_all_the_way_reprojects_onto_the_keypoints_and_stays_root_relative():
+    poses, root, kp, cam = _scene()
+    rng = np.random.default_rng(3)
+    noisy = kp + rng.normal(0, 15, kp.shape)  # keypoints the lifted 3D does not quite fit
+    weights = (rng.uniform(size=kp.shape[:2]) > 0.2).astype(float)  # a fifth of the joints not trusted
+    moved, placed = onto_rays(poses, root, noisy, weights, cam, 1.0)
+    np.testing.assert_allclose(moved[:, 0], 0.0, atol=1e-12)  # root-relative again
+    seen = project_perspective(moved + placed[:, None], cam.focal, np.array([cam.cx, cam.cy]))
+    on = weights > 0
+    np.testing.assert_allclose(seen[on], noisy[on], atol=1e-6)
+    np.testing.assert_allclose((moved + placed[:, None])[..., 2], (poses + root[:, None])[..., 2])  # depths kept
+    untouched = ~on
+    untouched[:, 0] = False
+    np.testing.assert_allclose((moved + placed[:, None])[untouched], (poses + root[:, None])[untouched])
+
+
+def test_onto_rays_leaves_frames_it_cannot_place():
+    poses, root, kp, cam = _scene(t=4)
+    root = root.copy()
+    root[1] = np.nan  # no root in frame 1
+    kp = kp + 20.0
+    kp[2, 5] = np.nan  # no keypoint for one joint in frame 2
+    moved, placed = onto_rays(poses, root, kp, np.ones(kp.shape[:2]), cam, 0.5)
+    np.testing.assert_allclose(moved[1], poses[1])
+    assert np.isnan(placed[1]).all()
+    np.testing.assert_allclose((moved + placed[:, None])[2, 5], (poses + root[:, None])[2, 5])  # where it was
+    assert np.isfinite(moved[[0, 2, 3]]).all() and not np.allclose(moved[0], poses[0])
+
+
+def test_onto_weights_average_c_star_over_five_frames():
+    conf = np.ones((6, 17))
+    conf[2, 3] = 0.0  # one frame of one joint not trusted
+    conf[5, 4] = np.nan  # no C* at all: not counted
+    w = onto_weights(conf)
+    np.testing.assert_allclose(w[:, 3], [2 / 3, 3 / 4, 4 / 5, 4 / 5, 3 / 4, 1.0])  # centred, fewer at the ends
+    np.testing.assert_allclose(w[:5, 4], 1.0)
+    assert w[5, 4] == 0.0
+    causal = onto_weights(conf, causal=True)
+    np.testing.assert_allclose(causal[:, 3], [1.0, 1.0, 2 / 3, 3 / 4, 4 / 5, 4 / 5])  # this frame and the ones before

@@ -13,8 +13,8 @@ import numpy as np
 
 from . import __version__
 from .cli_hourglass import add_parser as add_hourglass_parser
-from .cli_live import add_landmark_budget, add_view_parser, landmark_budget
 from .cli_live import add_parser as add_live_parser
+from .cli_live import add_shared_options, add_view_parser, shared_options
 from .safeio import OutputFolder, atomic_file, check_new_file, output_path
 
 #: what ``occlupose run`` writes in its output folder (an earlier run's are replaced only with --overwrite)
@@ -199,7 +199,7 @@ def _run_single(args) -> int:
                     threads=args.threads, smoothing=args.smoothing or over_time, detect_size=args.detect_size,
                     detect_tiles=args.detect_tiles, stitch=StitchConfig(clothes=not args.no_clothes),
                     focal=args.focal, fov=args.fov, trajectory=TrajectoryConfig(smoothing=over_time),
-                    **landmark_budget(args))
+                    **shared_options(args))
     given = {k: v for k, v in (("sigma", args.sigma), ("threshold", args.threshold)) if v is not None}
     if given:  # checked before any work; the rest comes from the model's checkpoint below
         OcclusionFilterConfig(**given)
@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use only past frames (as live use must): the packaged causal lifter (or a causal "
                         "--model), forwards-only smoothing of keypoints and positions and left/right repair")
     r.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
-    add_landmark_budget(r)
+    add_shared_options(r)
     r.add_argument("--start", type=float, default=0.0, help="first second of the video to process")
     r.add_argument("--end", type=float, help="last second of the video to process")
     r.add_argument("--threshold", type=float,

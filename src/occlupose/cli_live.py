@@ -50,7 +50,7 @@ def cmd_live(args) -> int:
     folder = OutputFolder(args.output, LIVE_FILES, args.overwrite)  # checked before the camera starts
     cfg = LiveConfig(seconds=args.seconds)
     run = RunConfig(detect_every=args.detect_every, detect_tiles=args.detect_tiles, max_people=args.max_people,
-                    device=args.device, **landmark_budget(args),
+                    device=args.device, **shared_options(args),
                     search_after_loss=args.search_after_loss, join_online=not args.no_join,
                     sides="off" if args.keep_sides else "causal",
                     threads=args.threads, smoothing="one_euro", focal=args.focal, fov=args.fov,
@@ -119,17 +119,25 @@ def cmd_live(args) -> int:
     return 0
 
 
-def add_landmark_budget(parser) -> None:
-    """``--landmark-budget``, shared by ``run`` and ``live`` (None when not given: RunConfig's default)."""
+def add_shared_options(parser) -> None:
+    """``--landmark-budget`` and ``--onto-2d``, shared by ``run`` and ``live`` (None when not given: RunConfig's
+    defaults, which the help names)."""
+    from .pipeline import RunConfig
+
     parser.add_argument("--landmark-budget", type=float, metavar="N",
                         help="crowds: landmark model passes per frame, on average, for the people followed; the "
                              "others are moved on by their optical flow, in turn, never two frames in a row (0: "
-                             "everyone every frame; default: 2)")
+                             f"everyone every frame; default: {RunConfig.landmark_budget:g})")
+    parser.add_argument("--onto-2d", type=float, metavar="SHARE",
+                        help="move each reliable joint's 3D this share of the way, at its depth, onto its 2D "
+                             "keypoint's camera ray, so that the 3D agrees with the 2D it was lifted from (0: the "
+                             f"lifter's 3D as it is; default: {RunConfig.onto_2d:g})")
 
 
-def landmark_budget(args) -> dict:
-    """RunConfig keyword for ``--landmark-budget`` if it was given."""
-    return {} if args.landmark_budget is None else {"landmark_budget": args.landmark_budget}
+def shared_options(args) -> dict:
+    """RunConfig keywords for ``--landmark-budget`` and ``--onto-2d`` where given."""
+    given = {"landmark_budget": args.landmark_budget, "onto_2d": args.onto_2d}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def add_parser(sub) -> None:
@@ -150,7 +158,7 @@ def add_parser(sub) -> None:
     lv.add_argument("--flip", action="store_true",
                     help="test-time flip averaging in the lifter (a little more accurate, twice the lifting cost)")
     lv.add_argument("--max-people", type=int, default=0, help="follow at most N people at once (0: all)")
-    add_landmark_budget(lv)
+    add_shared_options(lv)
     lv.add_argument("--keep-sides", action="store_true",
                     help="keep the 2D model's left/right labels as it gave them (default: a frame it labelled the "
                          "other way round from the frames before is mirrored back)")

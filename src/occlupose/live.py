@@ -28,12 +28,11 @@ import numpy as np
 from .occlusion import flow_consistency
 from .outputs import PersonTrack
 from .pipeline import FrameTracker, RunConfig, measured_fps
-from .sides import SideKeeper
-from .skeleton import FLIP_PERMUTATION
+from .sides import PERMUTATIONS, SideKeeper
 from .smoothing import OneEuro
 from .stream import CausalStream, receptive_field
 from .tracking import Detection
-from .trajectory import Intrinsics, solve_root
+from .trajectory import ONTO_FRAMES, Intrinsics, onto_rays, solve_root
 from .validate import at_least
 
 
@@ -213,7 +212,8 @@ class _Person:
     last_raw: np.ndarray | None = None  # (17, 2) raw keypoints of the last frame processed (left/right kept)
     last_step: int = -2  # processing step of that frame
     sides: SideKeeper | None = None  # left and right kept one way round (None: the model's labels)
-    last_mirrored: bool = False  # whether that frame's labels were mirrored (its flow must be too)
+    #: (17,) that frame's relabelling (occlupose.sides.PERMUTATIONS; its flow must be relabelled too)
+    last_relabel: np.ndarray = field(default_factory=lambda: np.arange(17))
     trusted: bool = False  # a joint has passed the occlusion filter in some frame so far
     rows: list = field(default_factory=list)  # (frame, time, pose, kp, C*, reliable, root) for the outputs
     seen: int = 0
@@ -256,20 +256,19 @@ class LiveLifter:
             size = det.size
             raw = np.asarray(det.keypoints, np.float64)
             conf = np.asarray(det.scores, np.float64)
-            mirrored = p.sides is not None and p.sides(raw, size, stamp)
-            if mirrored:
-                raw, conf = raw[FLIP_PERMUTATION], conf[FLIP_PERMUTATION]
+            relabel = PERMUTATIONS[p.sides(raw, size, stamp) if p.sides is not None else 0]
+            raw, conf = raw[relabel], conf[relabel]
             prev = before.get(tid)
             if p.last_step == step - 1 and prev is not None and prev.flow is not None:
                 flow, flow_ok = prev.flow, prev.flow_ok
-                if p.last_mirrored:  # measured at that frame's keypoints as the model labelled them
-                    flow, flow_ok = flow[FLIP_PERMUTATION], flow_ok[FLIP_PERMUTATION]
+                # measured at that frame's keypoints as the model labelled them
+                flow, flow_ok = flow[p.last_relabel], flow_ok[p.last_relabel]
                 c_star = flow_consistency(conf, flow, raw - p.last_raw, size, self.filter.sigma)
                 conf = np.where(flow_ok, c_star, conf)
             for missed in range(max(p.last_step + 1, p.first_seen), step):  # frames it was not seen in
                 p.stream.push(self.step_times[missed], np.full((17, 2), np.nan), np.zeros(17))
             kp = p.kp_filter(raw, stamp, size)
-            p.last_raw, p.last_step, p.last_mirrored = raw, step, mirrored
+            p.last_raw, p.last_step, p.last_relabel = raw, step, relabel
             pose = p.stream.push(stamp, kp, conf).astype(np.float64)
             p.seen += 1
             reliable = conf >= self.filter.threshold
@@ -281,6 +280,11 @@ class LiveLifter:
                                   self.run.trajectory.min_joints)
             height = max(float(np.ptp(pose[:, 1])), 0.5)
             root = p.root_filter(root[0], stamp, height) if ok[0] else np.full(3, np.nan)
+            if self.run.onto_2d > 0:  # C* over this frame and the last ones with a pose (onto_weights, causal)
+                recent = [row[4] for row in p.rows[max(0, len(p.rows) - ONTO_FRAMES + 1):]] + [conf]
+                moved, placed = onto_rays(pose[None], root[None], kp[None], np.mean(recent, 0)[None], self.camera,
+                                          self.run.onto_2d)
+                pose, root = moved[0], placed[0]
             p.rows.append((frame, stamp, pose, kp, conf, reliable, root))
             if p.seen >= self.cfg.min_frames:
                 shown.append(LivePose(tid, kp, reliable, pose, root))

@@ -119,6 +119,50 @@ def solve_root(poses: np.ndarray, keypoints: np.ndarray, weights: np.ndarray, ca
     return root, used
 
 
+#: frames over which C* is averaged into the weights of :func:`onto_rays` (as the lifter's input encoding
+#: averages it): one frame's C* flickers, and a weight that flickers makes the 3D jump (measured: docs/results.md,
+#: "The 3D pulled onto the 2D")
+ONTO_FRAMES = 5
+
+
+def onto_weights(confidence: np.ndarray, causal: bool = False) -> np.ndarray:
+    """(T, J) C* -> (T, J) weights for :func:`onto_rays`: C* averaged over :data:`ONTO_FRAMES` frames centred on
+    each (``causal``: the frame and the ones before)."""
+    from .encoding import InputEncoding, average_confidence
+
+    conf = np.asarray(confidence, np.float64)
+    exists = np.isfinite(conf)
+    return average_confidence(np.where(exists, conf, 0.0), exists,
+                              InputEncoding(confidence_frames=ONTO_FRAMES, causal=causal))
+
+
+def onto_rays(poses: np.ndarray, root: np.ndarray, keypoints: np.ndarray, weights: np.ndarray, camera: Intrinsics,
+              share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each joint moved ``share * weight`` of the way, at the depth the lifter gave it, onto the camera ray
+    through its 2D keypoint: the lifter's 3D, seen through the camera, then agrees with the 2D it was lifted
+    from. Why: on real video the lifter's 3D reprojects 13-39 px from keypoints that are themselves within
+    8-20 px of the truth (a lifter trained on mocap, run on other bodies and motions), so the 2D knows where the
+    limbs are better than the 3D does (docs/results.md, "The 3D pulled onto the 2D").
+
+    poses (T, J, 3) metres root-relative and root (T, 3) metres in the camera frame; keypoints (T, J, 2) px;
+    weights (T, J) in [0, 1] (0: the joint stays where the lifter put it; :func:`onto_weights`: C* over a few
+    frames, so that a joint whose 2D is not trusted moves little).
+    Returns (poses, root) with the poses root-relative again (the root takes its joint's shift, so that root +
+    poses is what reprojects). Frames without a root, keypoints or a joint in front of the camera are left."""
+    p = np.asarray(poses, np.float64)
+    r = np.asarray(root, np.float64)
+    kp = np.asarray(keypoints, np.float64)
+    z = p[..., 2] + r[:, None, 2]
+    w = share * np.clip(np.asarray(weights, np.float64), 0.0, 1.0)
+    w = np.where(np.isfinite(kp).all(-1) & np.isfinite(r).all(-1)[:, None] & (z > 1e-6), w, 0.0)
+    target = np.stack([(kp[..., 0] - camera.cx) / camera.focal * z - r[:, None, 0],
+                       (kp[..., 1] - camera.cy) / camera.focal * z - r[:, None, 1]], -1)  # (T, J, 2) on the rays
+    moved = p.copy()
+    moved[..., :2] += w[..., None] * np.where(w[..., None] > 0, target - p[..., :2], 0.0)
+    shift = moved[:, 0].copy()
+    return moved - shift[:, None], r + shift
+
+
 def trajectory(poses: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, times: np.ndarray,
                camera: Intrinsics, cfg: TrajectoryConfig = TrajectoryConfig()) -> np.ndarray:
     """One person's root (T, 3), metres in the camera frame: :func:`solve_root` on the joints whose confidence
