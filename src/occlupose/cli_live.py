@@ -129,9 +129,9 @@ def add_shared_options(parser) -> None:
                              "others are moved on by their optical flow, in turn, never two frames in a row (0: "
                              f"everyone every frame; default: {RunConfig.landmark_budget:g})")
     parser.add_argument("--onto-2d", type=float, metavar="SHARE",
-                        help="move each reliable joint's 3D this share of the way, at its depth, onto its 2D "
-                             "keypoint's camera ray, so that the 3D agrees with the 2D it was lifted from (0: the "
-                             f"lifter's 3D as it is; default: {RunConfig.onto_2d:g})")
+                        help="move each joint's 3D this share, times its C* over 5 frames, of the way onto its "
+                             "2D keypoint's camera ray at its depth, so that the 3D agrees with the 2D it was "
+                             f"lifted from (0: the lifter's 3D as it is; default: {RunConfig.onto_2d:g})")
 
 
 def shared_options(args) -> dict:
