@@ -61,8 +61,6 @@ def _unary(penalty: float, mixed: float) -> np.ndarray:
     return penalty * count + np.where((count > 0) & (count < len(GROUPS)), mixed, 0.0)  # mixed may be inf
 
 
-
-
 def step_costs(keypoints: np.ndarray, size: np.ndarray, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(K, 17, 2) keypoints of consecutive seen frames and (K,) person sizes -> the mean step of the limb joints
     (``group``: of that group's alone) from each frame to the next, (K - 1,) with the same labeling in both and
