@@ -290,8 +290,9 @@ def score(pred3: np.ndarray | None, pred2: np.ndarray | None, ref_cam: np.ndarra
         p3 = np.nan_to_num(pred3 - pred3[:, :1])[:, joints]
         g3 = np.nan_to_num(ref_cam - ref_cam[:, :1])[:, joints]
         p, g = p3[ok], g3[ok]
+        axis = 1000 * np.abs(p - g).mean((0, 1)) if len(p) else np.full(3, np.nan)  # x, y, depth
         out.update(mpjpe=1000 * float(mpjpe(p, g)), p_mpjpe=1000 * float(p_mpjpe(p, g)),
-                   n_mpjpe=1000 * float(n_mpjpe(p, g)),
+                   n_mpjpe=1000 * float(n_mpjpe(p, g)), err_x_mm=axis[0], err_y_mm=axis[1], err_depth_mm=axis[2],
                    accel_3d_mm=1000 * accel_error(p3, g3, np.repeat(ok[:, None], len(joints), 1)))
     if pred2 is not None:
         out.update(err_2d_px=float(np.nanmean(np.linalg.norm(pred2[ok][:, joints] - ref2[ok][:, joints], axis=-1))),
@@ -567,6 +568,13 @@ def print_means(rows: list[tuple], where: str) -> None:
             frames = sum(s["frames"] for s in sel)
             print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.0f} | "
                   f"{m['p_mpjpe']:.0f} | {m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {frames} |")
+    print(f"\n### Mean over {where}: root-aligned 3D error along each axis of the camera frame, each on its frames\n")
+    print("| system | views | x mm (right) | y mm (down) | depth mm |")
+    print("|---|---|---|---|---|")
+    for name in dict.fromkeys(r[1] for r in rows):
+        sel = [r[2] for r in rows if r[1] == name and r[2]["frames"] > 2]
+        m = {k: np.mean([s.get(k, np.nan) for s in sel]) for k in ("err_x_mm", "err_y_mm", "err_depth_mm")}
+        print(f"| {name} | {len(sel)} | {m['err_x_mm']:.0f} | {m['err_y_mm']:.0f} | {m['err_depth_mm']:.0f} |")
     if not any(r[5]["joints"] for r in rows):
         return
     print(f"\n### Mean over {where}: the joints under the panel alone (--occlude), head to head\n")
