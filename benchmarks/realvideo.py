@@ -566,8 +566,8 @@ def print_means(rows: list[tuple], where: str) -> None:
             m = {k: np.mean([s.get(k, np.nan) for s in sel]) for k in
                  ("err_2d_px", "accel_2d_px", "mpjpe", "p_mpjpe", "n_mpjpe", "accel_3d_mm")}
             frames = sum(s["frames"] for s in sel)
-            print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.0f} | "
-                  f"{m['p_mpjpe']:.0f} | {m['n_mpjpe']:.0f} | {m['accel_3d_mm']:.1f} | {frames} |")
+            print(f"| {name} | {len(sel)} | {m['err_2d_px']:.1f} | {m['accel_2d_px']:.1f} | {m['mpjpe']:.1f} | "
+                  f"{m['p_mpjpe']:.1f} | {m['n_mpjpe']:.1f} | {m['accel_3d_mm']:.1f} | {frames} |")
     print(f"\n### Mean over {where}: root-aligned 3D error along each axis of the camera frame, each on its frames\n")
     print("| system | views | x mm (right) | y mm (down) | depth mm |")
     print("|---|---|---|---|---|")

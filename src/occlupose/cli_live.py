@@ -120,8 +120,8 @@ def cmd_live(args) -> int:
 
 
 def add_shared_options(parser) -> None:
-    """``--landmark-budget`` and ``--onto-2d``, shared by ``run`` and ``live`` (None when not given: RunConfig's
-    defaults, which the help names)."""
+    """``--landmark-budget``, ``--onto-2d`` and ``--world-depth``, shared by ``run`` and ``live`` (None when not
+    given: RunConfig's defaults, which the help names)."""
     from .pipeline import RunConfig
 
     parser.add_argument("--landmark-budget", type=float, metavar="N",
@@ -132,11 +132,15 @@ def add_shared_options(parser) -> None:
                         help="move each joint's 3D this share, times its C* over 5 frames, of the way onto its "
                              "2D keypoint's camera ray at its depth, so that the 3D agrees with the 2D it was "
                              f"lifted from (0: the lifter's 3D as it is; default: {RunConfig.onto_2d:g})")
+    parser.add_argument("--world-depth", type=float, metavar="SHARE",
+                        help="move each joint's depth this share of the way to the depth of BlazePose's own 3D "
+                             "pose (its world landmarks, from the same pass) (0: the lifter's depth alone; "
+                             f"default: {RunConfig.world_depth:g})")
 
 
 def shared_options(args) -> dict:
-    """RunConfig keywords for ``--landmark-budget`` and ``--onto-2d`` where given."""
-    given = {"landmark_budget": args.landmark_budget, "onto_2d": args.onto_2d}
+    """RunConfig keywords for ``--landmark-budget``, ``--onto-2d`` and ``--world-depth`` where given."""
+    given = {"landmark_budget": args.landmark_budget, "onto_2d": args.onto_2d, "world_depth": args.world_depth}
     return {k: v for k, v in given.items() if v is not None}
 
 

@@ -212,6 +212,8 @@ class _Person:
     last_raw: np.ndarray | None = None  # (17, 2) raw keypoints of the last frame processed (left/right kept)
     last_step: int = -2  # processing step of that frame
     sides: SideKeeper | None = None  # left and right kept one way round (None: the model's labels)
+    #: the 2D model's own 3D pose (occlupose.pipeline.world_depth), smoothed as the keypoints are
+    world_filter: OneEuro = field(default_factory=OneEuro)
     #: (17,) that frame's relabelling (occlupose.sides.PERMUTATIONS; its flow must be relabelled too)
     last_relabel: np.ndarray = field(default_factory=lambda: np.arange(17))
     trusted: bool = False  # a joint has passed the occlusion filter in some frame so far
@@ -252,7 +254,8 @@ class LiveLifter:
                 p = self.people[tid] = _Person(step, OneEuro(self.run.one_euro), OneEuro(self.run.trajectory.one_euro),
                                                CausalStream(self.model, self.receptive, self.run.device,
                                                             self.filter.threshold),
-                                               sides=None if self.run.sides == "off" else SideKeeper())
+                                               sides=None if self.run.sides == "off" else SideKeeper(),
+                                               world_filter=OneEuro(self.run.one_euro))
             size = det.size
             raw = np.asarray(det.keypoints, np.float64)
             conf = np.asarray(det.scores, np.float64)
@@ -285,6 +288,11 @@ class LiveLifter:
                 moved, placed = onto_rays(pose[None], root[None], kp[None], np.mean(recent, 0)[None], self.camera,
                                           self.run.onto_2d)
                 pose, root = moved[0], placed[0]
+            if self.run.world_depth > 0 and det.world is not None:  # as pipeline.world_depth, causally
+                rel = np.asarray(det.world, np.float64)[relabel]
+                rel = p.world_filter(rel - rel[:1], stamp, max(float(np.ptp(rel[:, 1])), 0.5))
+                pose = pose.copy()
+                pose[:, 2] += self.run.world_depth * (rel[:, 2] - pose[:, 2])
             p.rows.append((frame, stamp, pose, kp, conf, reliable, root))
             if p.seen >= self.cfg.min_frames:
                 shown.append(LivePose(tid, kp, reliable, pose, root))

@@ -145,6 +145,11 @@ class RunConfig:
     #: on held-out mocap bodies and the real-video benchmark's ``multi`` scene, scored on its ``single`` scene
     #: (docs/results.md, "The 3D pulled onto the 2D")
     onto_2d: float = 0.5
+    #: each joint's depth moved this share of the way to the 2D model's own 3D pose's (BlazePose's world
+    #: landmarks, read from the same pass; :func:`world_depth`; 0: the lifter's depth alone; backends without a
+    #: 3D pose: no change). Chosen on the real-video benchmark's ``multi`` scene among 0.25-0.75, scored on its
+    #: ``single`` scene (docs/results.md, "Two depths")
+    world_depth: float = 0.25
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -163,7 +168,7 @@ class RunConfig:
         if not (self.detect_tiles == 0 or self.detect_tiles >= 1):
             raise ValueError(f"detect_tiles {self.detect_tiles}: 0 (off) or tiles across the shorter side (>= 1)")
         within(self, 0.0, 1.0, "min_presence", "min_track_presence", "duplicate_oks", "covered_iou", "min_coverage",
-               "onto_2d")
+               "onto_2d", "world_depth")
         at_least(self, 0.0, "start", "search_after_loss", "landmark_budget")
         intrinsics_for(100, 100, self.focal, self.fov)  # checks them now, before any work
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
@@ -359,6 +364,7 @@ class FrameTracker:
         if rois:
             res = self.backend.estimate(frame, np.array(rois))
             kp, conf = to_h36m(res.keypoints, res.confidence, self.backend.layout)
+            world = None if res.world is None else to_h36m(res.world, res.confidence, self.backend.layout)[0]
             boxes = keypoint_boxes(kp)
             # followed people come first in rois, so they win against a new crop of the same person; new people
             # follow, the largest first (with --max-people, the people nearest the camera are the ones followed)
@@ -379,7 +385,8 @@ class FrameTracker:
             if cfg.max_people > 0:
                 keep = keep[:max(cfg.max_people - len(carried_dets), 0)]
             worn = describe(frame, kp[keep]) if keep else []
-            detections = [Detection(boxes[i], kp[i], conf[i], float(res.presence[i]), appearance=a)
+            detections = [Detection(boxes[i], kp[i], conf[i], float(res.presence[i]), appearance=a,
+                                    world=None if world is None else world[i])
                           for i, a in zip(keep, worn)]
             next_rois = list(as_rois(res.next_rois)[keep]) if keep else []
         n_looked = len(detections)
@@ -446,7 +453,8 @@ class FrameTracker:
         kp = d.keypoints + np.where(ok[:, None], flow, common)
         region = np.asarray(region, float).copy()
         region[:2] += common
-        return Detection(keypoint_boxes(kp[None])[0], kp, d.scores.copy(), d.presence, appearance=d.appearance), region
+        return (Detection(keypoint_boxes(kp[None])[0], kp, d.scores.copy(), d.presence, appearance=d.appearance,
+                          world=d.world), region)
 
     def people(self) -> dict[int, Detection]:
         """The people of the last frame stepped, by the id shown for them."""
@@ -562,6 +570,32 @@ def dense_track(track: Track) -> tuple[np.ndarray, ...]:
     return frames, kp, conf, box_size, seen, flow, flow_ok
 
 
+def dense_world(track: Track) -> np.ndarray | None:
+    """(T, 17, 3) the 2D model's own 3D pose over every frame from the track's first to its last (held through
+    gaps, as :func:`dense_track` holds the keypoints), or None where a detection has none."""
+    if any(d.world is None for d in track.detections):
+        return None
+    idx = np.asarray(track.frames) - track.frames[0]
+    seen = np.zeros(idx[-1] + 1, bool)
+    seen[idx] = True
+    out = np.zeros((len(seen), 17, 3))
+    out[idx] = [d.world for d in track.detections]
+    return out[np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))]
+
+
+def world_depth(poses: np.ndarray, world: np.ndarray, times: np.ndarray, share: float, cfg: RunConfig
+                ) -> np.ndarray:
+    """(T, 17, 3) root-relative poses with each joint's depth moved ``share`` of the way to the 2D model's own
+    3D pose's (``world`` (T, 17, 3), hip-centred, image axes; smoothed over time as the keypoints are). Why: the
+    two depths are about equally wrong on real video but wrong differently (docs/results.md, "Two depths")."""
+    rel = np.asarray(world, np.float64) - world[:, :1]
+    height = np.maximum(np.ptp(rel[..., 1], axis=-1), 0.5)  # metres: the One Euro's person size
+    rel = smooth(rel, times, height, cfg.smoothing, cfg.one_euro)
+    out = np.asarray(poses, np.float64).copy()
+    out[..., 2] += share * (rel[..., 2] - out[..., 2])
+    return out
+
+
 def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResult:
     """The lifting half of :func:`run_video`, on what :func:`track_video` returned (so that one front-end pass
     can be lifted by several models)."""
@@ -585,11 +619,14 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
             short += 1
             continue
         frames, kp, conf, box_size, seen, flow, flow_ok = dense_track(track)
+        world = dense_world(track) if cfg.world_depth > 0 else None
         track_times = times[frames - frame_range[0]]
         if cfg.sides != "off":  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
             labels = (consistent_sides(kp, seen, box_size) if cfg.sides == "track"
                       else causal_sides(kp, seen, box_size, track_times))
             kp, conf, flow, flow_ok = mirror_frames(labels, kp, conf, flow, flow_ok)
+            if world is not None:
+                world = mirror_frames(labels, world)[0]
         steady = smooth(kp, track_times, box_size, cfg.smoothing, cfg.one_euro)
         conf_star = track_confidence(conf, steady if cfg.smooth_before_filter else kp, seen, flow, flow_ok,
                                      box_size, occlusion.sigma)
@@ -602,7 +639,9 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
         root = trajectory(poses, kp, conf_star, track_times, camera, cfg.trajectory)
         if cfg.onto_2d > 0:
             poses, root = onto_rays(poses, root, kp, onto_weights(conf_star, causal), camera, cfg.onto_2d)
-            poses = poses.astype(np.float32)
+        if world is not None:
+            poses = world_depth(poses, world, track_times, cfg.world_depth, cfg)
+        poses = np.asarray(poses, np.float32)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times, root.astype(np.float32)))
     seconds["lift"] += time.perf_counter() - t0

@@ -25,12 +25,15 @@ from .hourglass import decode_heatmaps, load_hourglass, to_input_coords
 @dataclass
 class Pose2D:
     """Per region: keypoints (N, K, 2) image pixels, confidence (N, K) in [0, 1], presence (N,) in [0, 1],
-    next_rois (N, 4) the region to crop in the next frame (see :func:`as_rois`)."""
+    next_rois (N, 4) the region to crop in the next frame (see :func:`as_rois`); ``world`` (N, K, 3) metres,
+    hip-centred, the image's axes (x right, y down, z away from the camera), where the model gives a 3D pose of
+    its own (BlazePose's world landmarks), else None."""
 
     keypoints: np.ndarray
     confidence: np.ndarray
     presence: np.ndarray
     next_rois: np.ndarray
+    world: np.ndarray | None = None
 
 
 class PoseBackend(Protocol):
@@ -100,6 +103,16 @@ def crop_to_image(points: np.ndarray, rois: np.ndarray, size: int) -> np.ndarray
     return rois[:, None, :2] + np.einsum("nij,nkj->nki", inv, np.asarray(points, float) - size / 2)
 
 
+def crop_to_image_axes(vectors: np.ndarray, rois: np.ndarray) -> np.ndarray:
+    """(N, K, 3) vectors in a turned crop's axes -> the image's axes: x and y turned back by each region's
+    rotation (:func:`crop_to_image` without the scale and shift), z as it is."""
+    rot = as_rois(rois)[:, 3]
+    c, n = np.cos(rot), np.sin(rot)
+    v = np.asarray(vectors, float)
+    x, y = v[..., 0], v[..., 1]
+    return np.stack([c[:, None] * x + n[:, None] * y, -n[:, None] * x + c[:, None] * y, v[..., 2]], -1)
+
+
 def crop(frame: np.ndarray, roi: np.ndarray, size: int) -> np.ndarray:
     """Square crop (size, size, 3) of the region ``roi`` (3,) or (4,), black outside the frame."""
     cv2 = cv2_module()
@@ -161,12 +174,14 @@ class BlazePoseBackend:
         shapes = {tuple(o["shape"][1:]): o["index"] for o in self.interp.get_output_details()}
         self.out_landmarks, self.out_flag = shapes[(195,)], shapes[(1,)]
         self.out_heatmap = shapes[(64, 64, 39)]
+        self.out_world = shapes[(117,)]  # 39 x 3 world landmarks, metres, hip-centred, in the crop's axes
 
     def estimate(self, frame: np.ndarray, rois: np.ndarray) -> Pose2D:
         rois = as_rois(rois) if len(rois) else np.zeros((0, 4))
         n = len(rois)
         raw = np.zeros((n, 39, 5))
         flag = np.zeros(n)
+        world = np.zeros((n, 39, 3))
         heat = np.zeros((n, 64, 64, 39), np.float32) if self.cfg.refine else None
         for i, roi in enumerate(rois):  # one crop per person: the model takes a batch of one at no extra cost
             x = crop(frame, roi, self.size).astype(np.float32) / 255.0
@@ -174,6 +189,7 @@ class BlazePoseBackend:
             self.interp.invoke()
             raw[i] = self.interp.get_tensor(self.out_landmarks).reshape(39, 5)
             flag[i] = float(self.interp.get_tensor(self.out_flag).ravel()[0])
+            world[i] = self.interp.get_tensor(self.out_world).reshape(39, 3)
             if heat is not None:
                 heat[i] = self.interp.get_tensor(self.out_heatmap)[0]
         local = raw[:, :, :2]
@@ -183,7 +199,7 @@ class BlazePoseBackend:
         conf = _sigmoid(raw[:, :33, 3])
         presence = np.clip(flag, 0.0, 1.0)  # the model's pose flag is already a probability
         next_rois = rois_from_alignment(pts[:, 33], pts[:, 34], self.cfg.margin, self.cfg.rotate)
-        return Pose2D(pts[:, :33], conf, presence, next_rois)
+        return Pose2D(pts[:, :33], conf, presence, next_rois, crop_to_image_axes(world[:, :33], rois))
 
 
 class HourglassBackend:

@@ -48,6 +48,8 @@ class Detection:
     flow_ok: np.ndarray | None = None
     #: what they wear: (3, 3) colours of torso, thighs and shins (occlupose.appearance.describe)
     appearance: np.ndarray | None = None
+    #: the 2D model's own 3D pose (17, 3) metres, hip-centred, image axes (BlazePose's world landmarks), if any
+    world: np.ndarray | None = None
 
     @property
     def size(self) -> float:
