@@ -575,12 +575,7 @@ def dense_world(track: Track) -> np.ndarray | None:
     gaps, as :func:`dense_track` holds the keypoints), or None where a detection has none."""
     if any(d.world is None for d in track.detections):
         return None
-    idx = np.asarray(track.frames) - track.frames[0]
-    seen = np.zeros(idx[-1] + 1, bool)
-    seen[idx] = True
-    out = np.zeros((len(seen), 17, 3))
-    out[idx] = [d.world for d in track.detections]
-    return out[np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))]
+    return track.held([d.world for d in track.detections])
 
 
 def world_depth(poses: np.ndarray, world: np.ndarray, times: np.ndarray, share: float, cfg: RunConfig

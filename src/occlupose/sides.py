@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .skeleton import JOINTS_LEFT, JOINTS_RIGHT
+from .tracking import last_seen
 
 #: "track": over the whole track (offline); "causal": from the frames before only; "off": the model's labels
 MODES = ("track", "causal", "off")
@@ -109,7 +110,7 @@ def consistent_sides(keypoints: np.ndarray, seen: np.ndarray, size: np.ndarray, 
 def _held(decided: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """(T,) decisions made on the seen frames, each unseen frame given its last seen frame's (the track holds
     that frame's keypoints through the gap)."""
-    return decided[np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))]
+    return decided[last_seen(seen)]
 
 
 def mirror_frames(codes: np.ndarray, *per_joint: np.ndarray) -> list[np.ndarray]:

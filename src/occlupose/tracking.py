@@ -87,21 +87,27 @@ class Track:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Dense per-frame arrays from the first to the last frame seen: frames (T,), keypoints (T, 17, 2),
         scores (T, 17) with 0 on the frames where the person was not detected, boxes (T, 4) (held)."""
-        first, last = self.frames[0], self.frames[-1]
-        frames = np.arange(first, last + 1)
-        n = len(frames)
-        kp = np.zeros((n, 17, 2))
-        sc = np.zeros((n, 17))
-        boxes = np.zeros((n, 4))
-        idx = np.array(self.frames) - first
-        kp[idx] = [d.keypoints for d in self.detections]
-        sc[idx] = [d.scores for d in self.detections]
-        boxes[idx] = [d.box for d in self.detections]
-        # hold the last seen keypoints/box through gaps (scores stay 0: the lifter sees them as missing)
-        seen = np.zeros(n, bool)
+        frames = np.arange(self.frames[0], self.frames[-1] + 1)
+        sc = np.zeros((len(frames), 17))
+        sc[np.array(self.frames) - self.frames[0]] = [d.scores for d in self.detections]
+        # keypoints and box held through gaps (scores stay 0: the lifter sees them as missing)
+        return (frames, self.held([d.keypoints for d in self.detections]), sc,
+                self.held([d.box for d in self.detections]))
+
+    def held(self, values: list[np.ndarray]) -> np.ndarray:
+        """One value per detection -> (T, ...) over every frame from the first to the last seen, each gap holding
+        the value seen before it."""
+        idx = np.array(self.frames) - self.frames[0]
+        seen = np.zeros(idx[-1] + 1, bool)
         seen[idx] = True
-        last_seen = np.maximum.accumulate(np.where(seen, np.arange(n), 0))
-        return frames, kp[last_seen], sc, boxes[last_seen]
+        out = np.zeros((len(seen), *np.shape(values[0])))
+        out[idx] = values
+        return out[last_seen(seen)]
+
+
+def last_seen(seen: np.ndarray) -> np.ndarray:
+    """(T,) bool -> (T,) the index of the last seen frame at or before each (0 before the first)."""
+    return np.maximum.accumulate(np.where(seen, np.arange(len(seen)), 0))
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
