@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from occlupose.augment import Augmenter, box_size
 from occlupose.data import extra_mocap_path, load_mocap
-from occlupose.encoding import average_confidence
 from occlupose.evaluate import EVAL_AUGMENT, EVAL_SEED
 from occlupose.lifter import load_checkpoint, prepare_input
 from occlupose.metrics import evaluate_sequences
 from occlupose.smoothing import smooth
-from occlupose.trajectory import Intrinsics, TrajectoryConfig, onto_rays, trajectory
+from occlupose.trajectory import Intrinsics, TrajectoryConfig, onto_rays, onto_weights, trajectory
 
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: the Augmenter's pinhole 2D is in focal-1 image units, centred on the optical axis
@@ -36,17 +34,17 @@ UNIT_CAMERA = Intrinsics(1.0, 0.0, 0.0)
 
 
 #: which joints move, and how far: "reliable" (C* >= b, the share in full; RunConfig.onto_2d), "conf" (the share
-#: times C*, no threshold), "conf5" (the share times C* averaged over the input encoding's window)
+#: times C*, no threshold), "conf5" (the share times C* over 5 frames: trajectory.onto_weights, as ``run`` weighs)
 RULES = ("reliable", "conf", "conf5")
 
 
-def weights(rule: str, conf: np.ndarray, threshold: float, enc) -> np.ndarray:
+def weights(rule: str, conf: np.ndarray, threshold: float) -> np.ndarray:
     """(T, 17) weights in [0, 1] of one rule."""
     if rule == "reliable":
         return (conf >= threshold).astype(np.float64)
     if rule == "conf":
         return conf.astype(np.float64)
-    return average_confidence(conf, np.ones(conf.shape, bool), replace(enc, confidence_frames=5))
+    return onto_weights(conf)
 
 
 @torch.no_grad()
@@ -72,7 +70,7 @@ def scores(model, mocap, keys: list[str], views: int, clean: bool, smoothing: st
             root = trajectory(pose, kp, conf, times, UNIT_CAMERA, TrajectoryConfig())
             name = f"{key}#v{v}"
             for rule, share in variants:
-                w = weights(rule, conf, threshold, model.cfg.encoding)
+                w = weights(rule, conf, threshold)
                 preds[rule, share][name] = onto_rays(pose, root, kp, w, UNIT_CAMERA, share)[0]
             gts[name], masks[name] = batch.poses_3d[0], batch.occluded[0]
     return {v: evaluate_sequences(preds[v], gts, masks)["ALL"] for v in variants}

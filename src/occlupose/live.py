@@ -32,7 +32,7 @@ from .sides import PERMUTATIONS, SideKeeper
 from .smoothing import OneEuro
 from .stream import CausalStream, receptive_field
 from .tracking import Detection
-from .trajectory import ONTO_FRAMES, Intrinsics, onto_rays, solve_root
+from .trajectory import ONTO_FRAMES, Intrinsics, onto_rays, onto_weights, solve_root
 from .validate import at_least
 
 
@@ -283,10 +283,10 @@ class LiveLifter:
                                   self.run.trajectory.min_joints)
             height = max(float(np.ptp(pose[:, 1])), 0.5)
             root = p.root_filter(root[0], stamp, height) if ok[0] else np.full(3, np.nan)
-            if self.run.onto_2d > 0:  # C* over this frame and the last ones with a pose (onto_weights, causal)
-                recent = [row[4] for row in p.rows[max(0, len(p.rows) - ONTO_FRAMES + 1):]] + [conf]
-                moved, placed = onto_rays(pose[None], root[None], kp[None], np.mean(recent, 0)[None], self.camera,
-                                          self.run.onto_2d)
+            if self.run.onto_2d > 0:  # C* over this frame and the last ones with a pose
+                recent = np.array([row[4] for row in p.rows[max(0, len(p.rows) - ONTO_FRAMES + 1):]] + [conf])
+                moved, placed = onto_rays(pose[None], root[None], kp[None], onto_weights(recent, causal=True)[-1:],
+                                          self.camera, self.run.onto_2d)
                 pose, root = moved[0], placed[0]
             if self.run.world_depth > 0 and det.world is not None:  # as pipeline.world_depth, causally
                 rel = np.asarray(det.world, np.float64)[relabel]
