@@ -18,10 +18,11 @@ def walker(t: int = 40) -> np.ndarray:
 
 def test_step_costs_by_hand():
     kp = walker(3)
-    same, cross = step_costs(kp, np.full(3, 200.0))
-    np.testing.assert_allclose(same, [0.01, 0.01])  # 2 px in a 200 px person
-    # mirrored, every limb joint lands on its twin's place: 60 px away, minus or plus the 2 px of walking
-    np.testing.assert_allclose(cross, [(58 + 62) / 2 / 200] * 2)
+    for group in (0, 1):  # the legs, the arms
+        same, cross = step_costs(kp, np.full(3, 200.0), group)
+        np.testing.assert_allclose(same, [0.01, 0.01])  # 2 px in a 200 px person
+        # mirrored, every joint of the group lands on its twin's place: 60 px away, minus or plus the 2 px of walking
+        np.testing.assert_allclose(cross, [(58 + 62) / 2 / 200] * 2)
 
 
 def test_the_labelings_legs_arms_and_both():

@@ -62,13 +62,13 @@ def _unary(penalty: float, mixed: float) -> np.ndarray:
     return penalty * count + np.where((count > 0) & (count < len(GROUPS)), mixed, 0.0)  # mixed may be inf
 
 
-def step_costs(keypoints: np.ndarray, size: np.ndarray, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(K, 17, 2) keypoints of consecutive seen frames and (K,) person sizes -> the mean step of the limb joints
-    (``group``: of that group's alone) from each frame to the next, (K - 1,) with the same labeling in both and
-    (K - 1,) with one of them mirrored."""
+def step_costs(keypoints: np.ndarray, size: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 17, 2) keypoints of consecutive seen frames and (K,) person sizes -> the mean step of one group's
+    joints (:data:`GROUPS`) from each frame to the next, (K - 1,) with the same labeling in both and (K - 1,)
+    with the group mirrored in one of them."""
     a, b = keypoints[:-1], keypoints[1:]
     scale = np.maximum(size[1:], 1e-9)[:, None]
-    left, right = (JOINTS_LEFT, JOINTS_RIGHT) if group is None else GROUPS[group]
+    left, right = GROUPS[group]
     joints, twins = np.concatenate([left, right]), np.concatenate([right, left])
 
     def mean_step(b_joints: np.ndarray) -> np.ndarray:
