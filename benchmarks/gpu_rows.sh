@@ -14,7 +14,7 @@
 # frames at width 256 (15.4-16.2 steps/s each, 95 steps/s in all; docs/results.md, "From scratch with the
 # extra CMU clips"); before the batches got ~20 % cheaper, 4 runs on the H200 made 76 steps/s in all.
 # Seven Table 2 rows at once on the H100 (3 workers each): rows 1-4 took 6.3-6.7 minutes; rows 5-7 (discriminator,
-# Eq. 8) ran ~25 % slower and needed a resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
+# Eq. 8) are slower per step (590-666 s of training in all, the last part alone) and needed a resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}
