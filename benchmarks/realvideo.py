@@ -37,7 +37,8 @@ BlazePose and the mocap skeleton; spine, neck/nose and head top are reported apa
 Rerun: python benchmarks/realvideo.py --wheel WHEELS/pose2sim-0.10.49-py3-none-any.whl [--scenes multi single]
 [--views 1 2 3 4] [--model CKPT [CKPT ...]] (several: one front-end pass, each lifter scored on it)
 [--set FIELD=VALUE ...] (front-end settings, occlupose.pipeline.RunConfig) [--occlude legs] (a panel over the
-person's legs) [--farther K] (each view shrunk K times into a grey frame of its size: small people)
+person's legs) [--farther K] (each view shrunk K times into a grey frame of its size: small people) [--dump DIR]
+(each view's 3D and 2D beside the reference, as .npz)
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ REFERENCE = str(Path(__file__).parent / "data" / "realvideo_reference_{scene}.np
 
 
 def run_config(settings: list[str]) -> RunConfig:
-    """RunConfig with FIELD=VALUE overrides of its scalar fields, each parsed as the field's default's type."""
+    """RunConfig with FIELD=VALUE overrides of its scalar (and tuple: comma-separated) fields, each parsed as the
+    field's default's type."""
     cfg = RunConfig()
     changes = {}
     for item in settings:
@@ -85,6 +87,8 @@ def run_config(settings: list[str]) -> RunConfig:
             changes[key] = value.lower() in ("1", "true", "yes", "on")
         elif isinstance(old, (int, float)) and not isinstance(old, bool):
             changes[key] = type(old)(value)
+        elif isinstance(old, tuple):  # e.g. world_depth=0.5,0.25,0 (or one value for every part)
+            changes[key] = tuple(float(v) for v in value.split(","))
         else:
             changes[key] = value
     return dataclasses.replace(cfg, **changes)
@@ -540,6 +544,12 @@ def run_scene(scene: str, args, models: dict, cfg: RunConfig) -> list[tuple]:
                          score(p3, None, ref_cam, ref2, frames, DIFFERENT),
                          score(p3, p2, ref_cam, ref2, common, WELL_DEFINED),
                          score_hidden(p3, p2, ref_cam, ref2, common, hidden, front, float(cam.K[0, 0]))))
+        if args.dump:  # each system's 3D and 2D beside the reference, for analysis beyond these tables
+            Path(args.dump).mkdir(parents=True, exist_ok=True)
+            arrays = {f"{name}_{kind}": a for name, (p3, p2, _, _) in systems.items()
+                      for kind, a in (("3d", p3), ("2d", p2)) if a is not None}
+            np.savez_compressed(Path(args.dump) / f"{scene}_{cam.name}.npz", ref_3d=ref_cam, ref_2d=ref2,
+                                frames=common, **arrays)
     print_rows(rows, f"Scores on scene '{scene}'")
     return rows
 
@@ -628,6 +638,10 @@ def main() -> None:
                     help="make the careful 2D and its triangulation again (crops placed as the existing file's)")
     ap.add_argument("--new-placement", action="store_true",
                     help="with --rebuild-reference: place the crops by a triangulation of this run's tracks")
+    ap.add_argument("--dump", metavar="DIR",
+                    help="write DIR/{scene}_{view}.npz: the reference (camera frame, m; projected, px), each "
+                         "system's (n, 17, 3) and (n, 17, 2) (NaN where it returned none) and the frames scored "
+                         "head to head")
     args = ap.parse_args()
     if args.farther > 1 and args.occlude:
         raise SystemExit("--farther and --occlude: one at a time")
@@ -659,6 +673,8 @@ def main() -> None:
     sets = (" --set " + " ".join(args.set)) if args.set else ""
     sets += f" --occlude {args.occlude}" if args.occlude else ""
     sets += f" --farther {args.farther:g}" if args.farther > 1 else ""
+    sets += (" --scenes " + " ".join(args.scenes)) if args.scenes != list(SCENES) else ""
+    sets += " --no-mediapipe" if args.no_mediapipe else ""
     given = (" --model " + " ".join(args.model)) if args.model != [None] else ""
     print(f"\n{time.time() - t0:.0f} s. rerun: python benchmarks/realvideo.py --wheel {args.wheel}{given}{sets}")
 

@@ -391,7 +391,7 @@ def test_the_shared_options_help_names_the_defaults():
         help_text = " ".join(sub.choices[name].format_help().split())
         assert f"everyone every frame; default: {RunConfig.landmark_budget:g})" in help_text, name
         assert f"as it is; default: {RunConfig.onto_2d:g})" in help_text, name
-        assert f"depth alone; default: {RunConfig.world_depth:g})" in help_text, name
+        assert "depth alone; default: " + ",".join(f"{s:g}" for s in RunConfig.world_depth) + ")" in help_text, name
 
 
 def test_under_a_landmark_budget_people_whose_boxes_overlap_are_looked_at_every_frame():

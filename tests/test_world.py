@@ -2,8 +2,9 @@
 track, and blended into the lifter's depth."""
 
 import numpy as np
+import pytest
 
-from occlupose.pipeline import RunConfig, dense_world, world_depth
+from occlupose.pipeline import RunConfig, dense_world, world_depth, world_shares
 from occlupose.pose2d import crop_to_image, crop_to_image_axes
 from occlupose.tracking import Detection, Track
 
@@ -46,3 +47,42 @@ def test_world_depth_moves_only_the_depth_by_the_share():
     np.testing.assert_allclose(out[..., 2], 0.75 * poses[..., 2] + 0.25 * rel[..., 2])
     np.testing.assert_allclose(world_depth(poses, world, np.arange(6) / 30, 1.0, RunConfig(smoothing="none"))[..., 2],
                                rel[..., 2])
+
+
+def test_world_shares_follow_the_side_groups_and_the_config_takes_one_or_three():
+    shares = world_shares((0.5, 0.25, 0.0))
+    legs = [1, 2, 3, 4, 5, 6]  # the hips, knees and ankles of the H36M order
+    arms = [11, 12, 13, 14, 15, 16]
+    trunk = [0, 7, 8, 9, 10]
+    np.testing.assert_array_equal(shares[legs], 0.5)
+    np.testing.assert_array_equal(shares[arms], 0.25)
+    np.testing.assert_array_equal(shares[trunk], 0.0)
+    assert RunConfig(world_depth=0.3).world_depth == (0.3, 0.3, 0.3)
+    assert RunConfig(world_depth=(1.0, 0.0, 0.5)).world_depth == (1.0, 0.0, 0.5)
+    for bad in ((0.5, 0.5), (0.5, 1.5, 0.0), -0.1):
+        with pytest.raises(ValueError, match="world_depth"):
+            RunConfig(world_depth=bad)
+
+
+def test_world_depth_per_joint_shares_move_each_group_by_its_own():
+    rng = np.random.default_rng(1)
+    poses = rng.normal(0, 0.3, (4, 17, 3))
+    world = rng.normal(0, 0.3, (4, 17, 3))
+    shares = world_shares((1.0, 0.0, 0.5))
+    out = world_depth(poses, world, np.arange(4) / 30, shares, RunConfig(smoothing="none"))
+    rel = world - world[:, :1]
+    np.testing.assert_allclose(out[:, 2, 2], rel[:, 2, 2])  # a knee: all the way
+    np.testing.assert_allclose(out[:, 13, 2], poses[:, 13, 2])  # a wrist: not at all
+    np.testing.assert_allclose(out[:, 8, 2], 0.5 * (poses[:, 8, 2] + rel[:, 8, 2]))  # the thorax: half
+
+
+def test_the_world_depth_option_takes_one_share_or_three():
+    import argparse
+
+    from occlupose.cli_live import world_depth_shares
+
+    assert world_depth_shares("0.25") == (0.25,)
+    assert world_depth_shares("0.5,0.25,0") == (0.5, 0.25, 0.0)
+    for bad in ("0.5,0.25", "a", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            world_depth_shares(bad)

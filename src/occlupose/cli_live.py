@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -132,10 +133,22 @@ def add_shared_options(parser) -> None:
                         help="move each joint's 3D this share, times its C* over 5 frames, of the way onto its "
                              "2D keypoint's camera ray at its depth, so that the 3D agrees with the 2D it was "
                              f"lifted from (0: the lifter's 3D as it is; default: {RunConfig.onto_2d:g})")
-    parser.add_argument("--world-depth", type=float, metavar="SHARE",
-                        help="move each joint's depth this share of the way to the depth of BlazePose's own 3D "
-                             "pose (its world landmarks, from the same pass) (0: the lifter's depth alone; "
-                             f"default: {RunConfig.world_depth:g})")
+    parser.add_argument("--world-depth", type=world_depth_shares, metavar="SHARE[,ARMS,TRUNK]",
+                        help="move each joint's depth a share of the way to the depth of BlazePose's own 3D pose "
+                             "(its world landmarks, from the same pass): one share for every joint, or three for "
+                             "the legs, the arms and the trunk and head (0: the lifter's depth alone; default: "
+                             f"{','.join(f'{s:g}' for s in RunConfig.world_depth)})")
+
+
+def world_depth_shares(text: str) -> tuple[float, ...]:
+    """``--world-depth``: "S" (every joint) or "LEGS,ARMS,TRUNK"; RunConfig checks the range."""
+    try:
+        shares = tuple(float(s) for s in text.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"{text!r}: one share, or three separated by commas (legs,arms,trunk)")
+    return shares
 
 
 def shared_options(args) -> dict:

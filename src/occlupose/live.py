@@ -27,7 +27,7 @@ import numpy as np
 
 from .occlusion import flow_consistency
 from .outputs import PersonTrack
-from .pipeline import FrameTracker, RunConfig, measured_fps
+from .pipeline import FrameTracker, RunConfig, measured_fps, world_shares
 from .sides import PERMUTATIONS, SideKeeper
 from .smoothing import OneEuro
 from .stream import CausalStream, receptive_field
@@ -288,11 +288,11 @@ class LiveLifter:
                 moved, placed = onto_rays(pose[None], root[None], kp[None], onto_weights(recent, causal=True)[-1:],
                                           self.camera, self.run.onto_2d)
                 pose, root = moved[0], placed[0]
-            if self.run.world_depth > 0 and det.world is not None:  # as pipeline.world_depth, causally
+            if max(self.run.world_depth) > 0 and det.world is not None:  # as pipeline.world_depth, causally
                 rel = np.asarray(det.world, np.float64)[relabel]
                 rel = p.world_filter(rel - rel[:1], stamp, max(float(np.ptp(rel[:, 1])), 0.5))
                 pose = pose.copy()
-                pose[:, 2] += self.run.world_depth * (rel[:, 2] - pose[:, 2])
+                pose[:, 2] += world_shares(self.run.world_depth) * (rel[:, 2] - pose[:, 2])
             p.rows.append((frame, stamp, pose, kp, conf, reliable, root))
             if p.seen >= self.cfg.min_frames:
                 shown.append(LivePose(tid, kp, reliable, pose, root))

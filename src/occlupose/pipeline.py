@@ -26,8 +26,8 @@ from .flow import FlowConfig, keypoint_flow
 from .occlusion import OcclusionFilterConfig, track_confidence
 from .outputs import PersonTrack
 from .pose2d import BlazePoseBackend, PoseBackend, as_rois, rois_from_boxes
+from .sides import GROUPS, causal_sides, consistent_sides, mirror_frames
 from .sides import MODES as SIDES_MODES
-from .sides import causal_sides, consistent_sides, mirror_frames
 from .skeleton import to_h36m
 from .smoothing import MODES as SMOOTHING_MODES
 from .smoothing import OneEuroConfig, smooth
@@ -145,11 +145,12 @@ class RunConfig:
     #: on held-out mocap bodies and the real-video benchmark's ``multi`` scene, scored on its ``single`` scene
     #: (docs/results.md, "The 3D pulled onto the 2D")
     onto_2d: float = 0.5
-    #: each joint's depth moved this share of the way to the 2D model's own 3D pose's (BlazePose's world
-    #: landmarks, read from the same pass; :func:`world_depth`; 0: the lifter's depth alone; backends without a
-    #: 3D pose: no change). Chosen on the real-video benchmark's ``multi`` scene among 0.25-0.75, scored on its
+    #: each joint's depth moved a share of the way to the 2D model's own 3D pose's (BlazePose's world landmarks,
+    #: read from the same pass; :func:`world_depth`): (legs, arms, trunk and head), or one share for every joint;
+    #: 0: the lifter's depth alone; backends without a 3D pose: no change. Chosen on the real-video benchmark's
+    #: ``multi`` scene (one share among 0-0.75, then one per group, checked leaving each view out), scored on its
     #: ``single`` scene (docs/results.md, "Two depths")
-    world_depth: float = 0.25
+    world_depth: float | tuple[float, float, float] = (0.5, 0.25, 0.0)
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -168,7 +169,12 @@ class RunConfig:
         if not (self.detect_tiles == 0 or self.detect_tiles >= 1):
             raise ValueError(f"detect_tiles {self.detect_tiles}: 0 (off) or tiles across the shorter side (>= 1)")
         within(self, 0.0, 1.0, "min_presence", "min_track_presence", "duplicate_oks", "covered_iou", "min_coverage",
-               "onto_2d", "world_depth")
+               "onto_2d")
+        shares = np.atleast_1d(np.asarray(self.world_depth, dtype=np.float64))
+        if shares.shape not in ((1,), (3,)) or not np.all((shares >= 0) & (shares <= 1)):
+            raise ValueError(f"world_depth {self.world_depth}: one share, or three (legs, arms, trunk and head), "
+                             "each from 0 to 1")
+        object.__setattr__(self, "world_depth", tuple(float(s) for s in np.broadcast_to(shares, 3)))
         at_least(self, 0.0, "start", "search_after_loss", "landmark_budget")
         intrinsics_for(100, 100, self.focal, self.fov)  # checks them now, before any work
         if self.end is not None and not (math.isfinite(self.end) and self.end > self.start):
@@ -578,11 +584,21 @@ def dense_world(track: Track) -> np.ndarray | None:
     return track.held([d.world for d in track.detections])
 
 
-def world_depth(poses: np.ndarray, world: np.ndarray, times: np.ndarray, share: float, cfg: RunConfig
-                ) -> np.ndarray:
-    """(T, 17, 3) root-relative poses with each joint's depth moved ``share`` of the way to the 2D model's own
-    3D pose's (``world`` (T, 17, 3), hip-centred, image axes; smoothed over time as the keypoints are). Why: the
-    two depths are about equally wrong on real video but wrong differently (docs/results.md, "Two depths")."""
+def world_shares(shares: tuple[float, float, float]) -> np.ndarray:
+    """(17,) each joint's share of :func:`world_depth` from (legs, arms, trunk and head): the groups of
+    :data:`occlupose.sides.GROUPS`, the rest (pelvis, spine, thorax, neck, head) the trunk's."""
+    out = np.full(17, float(shares[2]))
+    for share, (left, right) in zip(shares, GROUPS):
+        out[list(left) + list(right)] = share
+    return out
+
+
+def world_depth(poses: np.ndarray, world: np.ndarray, times: np.ndarray, share: float | np.ndarray,
+                cfg: RunConfig) -> np.ndarray:
+    """(T, 17, 3) root-relative poses with each joint's depth moved ``share`` (one, or (17,) per joint:
+    :func:`world_shares`) of the way to the 2D model's own 3D pose's (``world`` (T, 17, 3), hip-centred, image
+    axes; smoothed over time as the keypoints are). Why: the two depths are about equally wrong on real video but
+    wrong differently (docs/results.md, "Two depths")."""
     rel = np.asarray(world, np.float64) - world[:, :1]
     height = np.maximum(np.ptp(rel[..., 1], axis=-1), 0.5)  # metres: the One Euro's person size
     rel = smooth(rel, times, height, cfg.smoothing, cfg.one_euro)
@@ -614,7 +630,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
             short += 1
             continue
         frames, kp, conf, box_size, seen, flow, flow_ok = dense_track(track)
-        world = dense_world(track) if cfg.world_depth > 0 else None
+        world = dense_world(track) if max(cfg.world_depth) > 0 else None
         track_times = times[frames - frame_range[0]]
         if cfg.sides != "off":  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
             labels = (consistent_sides(kp, seen, box_size) if cfg.sides == "track"
@@ -635,7 +651,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
         if cfg.onto_2d > 0:
             poses, root = onto_rays(poses, root, kp, onto_weights(conf_star, causal), camera, cfg.onto_2d)
         if world is not None:
-            poses = world_depth(poses, world, track_times, cfg.world_depth, cfg)
+            poses = world_depth(poses, world, track_times, world_shares(cfg.world_depth), cfg)
         poses = np.asarray(poses, np.float32)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times, root.astype(np.float32)))
