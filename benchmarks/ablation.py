@@ -133,7 +133,9 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     def score(flip: bool, clean: bool = False, where: tuple | None = None, grid: bool = False) -> dict:
         data, clips = where or (mocap, keys)
         loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip, shift_test=grid)
-        return evaluate_model(loaded.model, data, aug_cfg=EVAL_AUGMENT, views=views, device=device, keys=clips,
+        # a bound row (augment.oracle_hidden) is scored on the inputs it was trained for
+        test_aug = replace(EVAL_AUGMENT, oracle_hidden=cfg.augment.oracle_hidden)
+        return evaluate_model(loaded.model, data, aug_cfg=test_aug, views=views, device=device, keys=clips,
                               clean=clean)
 
     # every row plain, with test-time flip averaging, and with flip and grid averaging alike; clean 2D as the

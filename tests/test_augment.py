@@ -191,3 +191,19 @@ def test_joints_hidden_by_an_object_get_their_own_guess_model(mocap):
     assert np.mean(np.abs(b.conf[wrong] - 0.6) < 0.02) > 0.9
     self_hidden = b.occluded & ~wrong
     assert np.median(b.conf[self_hidden]) == pytest.approx(0.1, abs=0.02)
+
+
+def test_the_hidden_joints_oracle_sees_them_as_visible_ones_with_the_same_draws(mocap):
+    world = mocap.clips[mocap.keys("train")[0]][None, :64].repeat(6, 0)
+    real = Augmenter(AugmentConfig())(np.random.default_rng(4), world)
+    oracle = Augmenter(AugmentConfig(oracle_hidden=True))(np.random.default_rng(4), world)
+    np.testing.assert_array_equal(oracle.occluded, real.occluded)  # still marked, for scoring
+    hid = real.occluded
+    assert hid.any()
+    # the visible joints are untouched (det_2d exactly; C* too where the flow check sees no changed neighbour)
+    np.testing.assert_array_equal(oracle.det_2d[~hid], real.det_2d[~hid])
+    err_real = np.linalg.norm(real.det_2d - real.gt_2d, axis=-1)
+    err_oracle = np.linalg.norm(oracle.det_2d - oracle.gt_2d, axis=-1)
+    # hidden joints: as close to the truth as the visible ones, not the detector's wrong guesses
+    assert err_oracle[hid].mean() < 1.5 * err_real[~hid].mean() < err_real[hid].mean()
+    assert oracle.conf[hid].mean() > 0.6 > real.conf[hid].mean()

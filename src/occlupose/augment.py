@@ -116,6 +116,10 @@ class AugmentConfig:
     #: three is moved N(0, std) trunk lengths along the body's up and forward axes, in the input and the
     #: target alike, so that the lifter reads them from its input; 0: as recorded
     convention_std: float = 0.0
+    #: a bound, not a recipe: the detector sees the hidden joints as it sees the visible ones (jittered truth,
+    #: visible confidences), while ``occluded`` still marks them for scoring; a lifter trained and scored so
+    #: shows what knowing the hidden joints' 2D would be worth (configs/extra/oracle_hidden_bound.yaml)
+    oracle_hidden: bool = False
 
     def __post_init__(self) -> None:
         within(self, 0.0, 1.0, "perspective_prob", "clean_prob")
@@ -251,6 +255,7 @@ class Augmenter:
         unit = np.where(persp, 1.0 / np.where(persp, dist, 1.0), 1.0)
         by_object = virtual_occluder_mask(rng, gt_2d, unit, cfg.occluder, cfg.fps)
         occluded = ~vis | by_object
+        hidden = np.zeros_like(occluded) if cfg.oracle_hidden else occluded  # what the detector gets wrong
 
         u = unit[:, None, None, None]
         jitter = _ar1(rng, (b, t, 17, 2), det.visible_corr, det.visible_sigma) * u
@@ -262,16 +267,16 @@ class Augmenter:
             object_offset = rng.normal(0, det.object_offset_sigma, (b, 1, 17, 2)) * u
             offset = np.where(by_object[..., None] & vis[..., None], object_offset, offset)
         wrong = np.where(use_mirror[..., None], mirrored + jitter, gt_2d + offset + drift)
-        det_2d = np.where(occluded[..., None], wrong, gt_2d + jitter)
+        det_2d = np.where(hidden[..., None], wrong, gt_2d + jitter)
         if det.swap_prob > 0:  # drawn only when asked for, so other configs keep their random stream
             det_2d = np.where(swap_mask(rng, b, t, det)[..., None], det_2d[:, :, FLIP_PERMUTATION], det_2d)
 
         bias = rng.normal(0, det.conf_bias_std, (b, 1, 17))
         missed = rng.random((b, t, 17)) < det.miss_prob
-        low = occluded | missed
+        low = hidden | missed
         mean = np.where(low, det.occluded_conf, det.visible_conf) + bias
         if det.object_conf is not None:
-            mean = np.where(by_object & vis, det.object_conf + bias, mean)
+            mean = np.where(by_object & vis & hidden, det.object_conf + bias, mean)
         conf = np.clip(mean + rng.normal(0, det.conf_std, (b, t, 17)), 0.0, 1.0)
 
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
