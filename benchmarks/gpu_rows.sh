@@ -2,8 +2,8 @@
 # Several ablation runs at once on one GPU machine: each run is `benchmarks/ablation.py ROW --seeds SEED` with
 # its own augmentation workers (the trainer is bound by the numpy augmentation, not the GPU), all started
 # together, each stopped after LIMIT seconds (by SIGINT, so an unfinished run saves its last.pt and
-# `benchmarks/ablation.py ROW --resume ...` finishes it with the same batches); the script returns when all are done. A run is ROW:SEED, or
-# ROW:SEED:SPLIT to mix validation and test runs in one call (SPLIT otherwise). Run folders land under OUT as
+# `benchmarks/ablation.py ROW --resume ...` finishes it with the same batches); the script returns when all are
+# done. A run is ROW:SEED, or ROW:SEED:SPLIT to mix validation and test runs in one call (SPLIT otherwise). Run folders land under OUT as
 # ablation.py names them (OUT/val/... for validation runs).
 #
 #   STEPS=5000 CHANNELS=256 OUT=runs/gpu/r3 WORKERS=3 bash benchmarks/gpu_rows.sh \
@@ -13,8 +13,9 @@
 # On the 16-core H100 machine 6 runs with 3 workers each took 5.1-5.4 minutes for 5,000 steps of 64 x 128
 # frames at width 256 (15.4-16.2 steps/s each, 95 steps/s in all; docs/results.md, "From scratch with the
 # extra CMU clips"); before the batches got ~20 % cheaper, 4 runs on the H200 made 76 steps/s in all.
-# Seven Table 2 rows at once on the H100 (3 workers each): rows 1-4 took 6.3-6.7 minutes; rows 5-7 (discriminator,
-# Eq. 8) are slower per step (590-666 s of training in all, the last part alone) and needed a resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
+# Seven Table 2 rows at once on the H100 (3 workers each): rows 1-4 took 6.3-6.7 minutes; rows 5-7
+# (discriminator, Eq. 8) are slower per step (590-666 s of training in all, the last part alone) and needed a
+# resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}

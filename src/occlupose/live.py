@@ -239,6 +239,7 @@ class LiveLifter:
         self.model, self.run, self.camera, self.cfg = model, run, camera, cfg
         self.filter = run.occlusion or model.cfg.encoding.filter
         self.receptive = receptive_field(model)
+        self.world_shares = world_shares(run.world_depth)  # (17,) once, not per frame and person
         self.people: dict[int, _Person] = {}
         self.step_times: list[float] = []
 
@@ -288,11 +289,11 @@ class LiveLifter:
                 moved, placed = onto_rays(pose[None], root[None], kp[None], onto_weights(recent, causal=True)[-1:],
                                           self.camera, self.run.onto_2d)
                 pose, root = moved[0], placed[0]
-            if max(self.run.world_depth) > 0 and det.world is not None:  # as pipeline.world_depth, causally
+            if self.world_shares.any() and det.world is not None:  # as pipeline.world_depth, causally
                 rel = np.asarray(det.world, np.float64)[relabel]
                 rel = p.world_filter(rel - rel[:1], stamp, max(float(np.ptp(rel[:, 1])), 0.5))
                 pose = pose.copy()
-                pose[:, 2] += world_shares(self.run.world_depth) * (rel[:, 2] - pose[:, 2])
+                pose[:, 2] += self.world_shares * (rel[:, 2] - pose[:, 2])
             p.rows.append((frame, stamp, pose, kp, conf, reliable, root))
             if p.seen >= self.cfg.min_frames:
                 shown.append(LivePose(tid, kp, reliable, pose, root))
