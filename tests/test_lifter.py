@@ -101,3 +101,83 @@ def test_shipped_model_lifts_the_bundled_example():
     gt = d.extra["gt_poses_3d"]
     assert poses.shape == gt.shape
     assert mpjpe(poses, gt) < 0.12 and p_mpjpe(poses, gt) < 0.09  # measured 81 / 59 mm
+
+
+def _perturbed(model, seed: int):
+    """A copy of ``model`` with other weights: a lifter of the same design trained apart, as far as averaging
+    can tell."""
+    import copy
+
+    other = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return other
+
+
+def test_an_ensemble_gives_the_mean_of_its_lifters_and_survives_a_checkpoint(tmp_path, tiny_checkpoint):
+    from dataclasses import replace
+
+    from occlupose.lifter import combine
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    a = loaded.model
+    a.cfg = replace(a.cfg, flip_test=True, shift_test=True)
+    b = _perturbed(a, 1)
+    both = combine([a, b])
+    assert both.cfg.ensemble == 2 and both.cfg.flip_test and both.cfg.shift_test
+    x = torch.from_numpy(prepare_input(a, np.random.default_rng(3).uniform(100, 400, (2, 45, 17, 2)),
+                                       np.random.default_rng(4).random((2, 45, 17))).x)
+    with torch.no_grad():
+        ya, yb, y = a.infer(x), b.infer(x), both.infer(x)
+    assert (ya - yb).abs().max().item() > 1e-2  # the two differ, so the mean is a real check
+    torch.testing.assert_close(y, (ya + yb) / 2, atol=1e-5, rtol=0)
+    # one checkpoint holds both; it loads as the same ensemble and lifts as it does
+    save_checkpoint(tmp_path / "two.pt", both, replace(loaded.config, model=both.cfg), 30)
+    again = load_checkpoint(tmp_path / "two.pt").model
+    assert again.cfg.ensemble == 2 and any(k.startswith("others.0.tcn3d.") for k in again.state_dict())
+    kp = np.random.default_rng(5).uniform(100, 300, (40, 17, 2))
+    rel = np.ones((40, 17), bool)
+    np.testing.assert_allclose(lift(again, kp, rel), (lift(a, kp, rel) + lift(b, kp, rel)) / 2, atol=1e-5)
+    # a single lifter's weights keep the names every earlier checkpoint uses
+    assert not any(k.startswith("others") for k in a.state_dict())
+
+
+def test_an_ensemble_takes_only_lifters_of_one_design(tiny_checkpoint):
+    from dataclasses import replace
+
+    from occlupose.lifter import PoseLifter, combine
+    from occlupose.models import TCNConfig
+
+    a = load_checkpoint(tiny_checkpoint).model
+    wider = PoseLifter(replace(a.cfg, tcn=TCNConfig(channels=32)))
+    with pytest.raises(ValueError, match="one design"):
+        combine([a, wider])
+    with pytest.raises(ValueError, match="not an ensemble itself"):
+        combine([a, combine([a, a])])
+    with pytest.raises(ValueError, match="at least one"):
+        combine([])
+    # test-time settings may differ (the first one's are kept): they change no weight
+    flipped = _perturbed(a, 2)
+    flipped.cfg = replace(a.cfg, flip_test=not a.cfg.flip_test)
+    assert combine([a, flipped]).cfg.flip_test == a.cfg.flip_test
+
+
+def test_a_training_run_trains_one_lifter_and_fine_tunes_from_an_ensembles_first(tmp_path, tiny_checkpoint):
+    from dataclasses import replace
+
+    from occlupose.lifter import combine
+    from occlupose.train import initial_weights, train
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    a = loaded.model
+    b = _perturbed(a, 3)
+    both = combine([a, b])
+    save_checkpoint(tmp_path / "two.pt", both, replace(loaded.config, model=both.cfg), 30)
+    with pytest.raises(ValueError, match="ensemble is 2: a run trains one lifter"):
+        train(replace(loaded.config, model=both.cfg), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    weights = initial_weights(replace(loaded.config, init=str(tmp_path / "two.pt")))
+    first = a.state_dict()
+    assert weights.keys() == first.keys() and all(torch.equal(weights[k], first[k]) for k in first)

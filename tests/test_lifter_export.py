@@ -22,12 +22,13 @@ def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("use_2d_tcn, causal, shift", [(False, False, False), (True, False, False),
-                                                   (False, True, False), (False, False, True)])
-def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift):
+@pytest.mark.parametrize("use_2d_tcn, causal, shift, ensemble", [(False, False, False, 1), (True, False, False, 1),
+                                                             (False, True, False, 1), (False, False, True, 1),
+                                                             (True, False, True, 2)])
+def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, ensemble):
     torch.manual_seed(0)
     cfg = ModelConfig(tcn=TCNConfig(channels=16, causal=causal), use_2d_tcn=use_2d_tcn, flip_test=True,
-                      shift_test=shift, encoding=InputEncoding(mode="soft", causal=causal))
+                      shift_test=shift, encoding=InputEncoding(mode="soft", causal=causal), ensemble=ensemble)
     model = PoseLifter(cfg).eval()
     sess = _session(export_lifter_onnx(model, tmp_path / "m.onnx"))
     rng = np.random.default_rng(1)

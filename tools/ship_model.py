@@ -1,6 +1,6 @@
 """Turn a training run into the shipped model: half-precision weights in the package and a model card.
 
-Rerun: python tools/ship_model.py runs/default [--views 4]
+Rerun: python tools/ship_model.py runs/default [--views 4] [--ensemble runs/default-seed1 ...]
 Writes src/occlupose/weights/default.pt and default.md (data, config, command, commit, metrics).
 """
 
@@ -17,7 +17,7 @@ import torch
 
 from occlupose.data import load_mocap
 from occlupose.evaluate import evaluate_model, format_table
-from occlupose.lifter import load_checkpoint, save_checkpoint
+from occlupose.lifter import combine, load_checkpoint, save_checkpoint
 from occlupose.models import count_parameters
 from occlupose.train import training_mocap
 
@@ -40,12 +40,21 @@ def main() -> None:
     ap.add_argument("--confidence-frames", type=int,
                     help="package it with C* averaged over this many frames (InputEncoding.confidence_frames), a "
                          "test-time setting for a run trained without it")
+    ap.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                    help="more run folders of the same recipe (other seeds): the packaged model averages the 3D of "
+                         "all of them (ModelConfig.ensemble)")
     ap.add_argument("--name", default="default", choices=["default", "causal"],
                     help="which packaged model to write: weights/NAME.pt and NAME.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     loaded = load_checkpoint(run / "final.pt")
+    members = [load_checkpoint(Path(r) / "final.pt") for r in args.ensemble]
+    for r, m in zip(args.ensemble, members):
+        if replace(m.config, seed=loaded.config.seed) != loaded.config:
+            sys.exit(f"{r}: trained with another recipe than {run} (only the seed may differ in an ensemble)")
+    if members:
+        loaded.model = combine([loaded.model] + [m.model for m in members])
     if args.grid:  # test-time settings: the weights are the run's
         loaded.model.cfg = replace(loaded.model.cfg, shift_test=True)
     if args.confidence_frames:
@@ -72,6 +81,8 @@ def main() -> None:
     cfg = loaded.config
     train_data = training_mocap(cfg)
     parts = "2D TCN + 3D TCN" if cfg.model.use_2d_tcn else "3D TCN"
+    if cfg.model.ensemble > 1:
+        parts = f"{cfg.model.ensemble} lifters of {parts} averaged"
     frames = sum(len(train_data.clips[k]) for k in train_data.keys("train"))
     extra = ""
     if cfg.extra_data:
@@ -82,6 +93,12 @@ def main() -> None:
         extra += ("\n**Licence note:** trained in part on HDM05 (M. Müller, T. Röder, M. Clausen, B. Eberhardt, "
                   "B. Krüger, A. Weber, *Documentation Mocap Database HDM05*, Universität Bonn, 2007), which is "
                   "licensed CC BY-SA 3.0; these weights are a derived work shared under the same licence.")
+    if members:
+        runs = ", ".join(f"`{r}` (seed {m.config.seed}, {m.meta['step']} steps)" for r, m in
+                         zip([str(run), *args.ensemble], [loaded, *members]))
+        extra += (f"\n**{len(members) + 1} lifters averaged** (`model.ensemble: {len(members) + 1}`): the same recipe "
+                  f"trained {len(members) + 1} times apart with different seeds ({runs}); the packaged model gives "
+                  "the mean of their 3D.")
     if cfg.init is not None:
         extra += (f"\nFine-tuned: the weights started from `{cfg.init}` (a trained lifter, `init` in the config), "
                   f"not from random ones; the command below trains only the fine-tuning.")
@@ -124,7 +141,7 @@ Test subjects {", ".join(mocap.subjects("test"))} were never used for training o
 ## Command
 ```
 {args.command or f"occlupose train --config configs/default.yaml -o {run}"}
-python tools/ship_model.py {run} --views {args.views}{test_time}
+python tools/ship_model.py {run} --views {args.views}{test_time}{"".join(f" --ensemble {r}" for r in args.ensemble)}
 ```
 Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on {args.hardware}.
 {args.history}

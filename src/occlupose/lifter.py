@@ -32,26 +32,44 @@ PACKAGED = ("default", "causal")
 ONE_BATCH_FRAMES = 1 << 16
 
 
+class _Member(nn.Module):
+    """One more lifter of an ensemble (:attr:`ModelConfig.ensemble`): the same 2D TCN and 3D TCN as the first."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.tcn2d = TCN(3, 2, cfg.tcn) if cfg.use_2d_tcn else None
+        self.tcn3d = Lifter3D(cfg.tcn)
+
+
 class PoseLifter(nn.Module):
-    """2D TCN (optional) + 3D TCN, as one module: (B, T, 17, 3) input -> (2D (B,T,17,2), 3D (B,T,17,3))."""
+    """2D TCN (optional) + 3D TCN, as one module: (B, T, 17, 3) input -> (2D (B,T,17,2), 3D (B,T,17,3)). With
+    ``cfg.ensemble`` > 1 it holds that many such pairs, trained apart, and gives the mean of their outputs."""
 
     def __init__(self, cfg: ModelConfig = ModelConfig()):
         super().__init__()
         self.cfg = cfg
         self.tcn2d = TCN(3, 2, cfg.tcn) if cfg.use_2d_tcn else None
         self.tcn3d = Lifter3D(cfg.tcn)
+        # empty for one lifter, so its weights' names are those of every checkpoint before ensembles
+        self.others = nn.ModuleList(_Member(cfg) for _ in range(cfg.ensemble - 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outs = [self._pair(self.tcn2d, self.tcn3d, x)] + [self._pair(m.tcn2d, m.tcn3d, x) for m in self.others]
+        if len(outs) == 1:
+            return outs[0]
+        return torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0)
+
+    def _pair(self, tcn2d: TCN | None, tcn3d: Lifter3D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         third = x[..., 2:3]
-        if self.tcn2d is not None:
-            smooth = self.tcn2d(x)
+        if tcn2d is not None:
+            smooth = tcn2d(x)
             # paper, gated: the 2D TCN does not fill missing keypoints, they stay zero (third channel 0) for the
             # 3D TCN; soft: every smoothed guess goes on with its confidence
             shown = smooth * (third > 0) if self.cfg.encoding.mode in DROPPING else smooth
             x = torch.cat([shown, third], dim=-1)
         else:
             smooth = x[..., :2]
-        return smooth, self.tcn3d(x)
+        return smooth, tcn3d(x)
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 17, 3) input -> (B, T, 17, 3) poses for use (not training), all variants in one batch (one
@@ -159,6 +177,31 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") 
     model.to(device).eval()
     meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "discriminator", "disc_optimizer")}
     return LoadedModel(model, cfg, ckpt.get("name", path.stem), meta)
+
+
+def combine(models: list[PoseLifter]) -> PoseLifter:
+    """One :class:`PoseLifter` averaging ``models``' 3D (an ensemble): lifters of one design (the same model
+    config; their training seeds may differ), the first one's test-time settings. Why: separately trained
+    lifters err differently, and their mean is better than any of them (docs/results.md, "Two lifters
+    averaged")."""
+    if not models:
+        raise ValueError("an ensemble needs at least one lifter")
+    single = [m for m in models if m.cfg.ensemble == 1]
+    if len(single) != len(models):
+        raise ValueError("each lifter of an ensemble must be a single lifter, not an ensemble itself")
+    design = [replace(m.cfg, flip_test=False, shift_test=False) for m in models]
+    if any(d != design[0] for d in design[1:]):
+        raise ValueError("the lifters of an ensemble must share one design (the same model config: width, "
+                         "encoding, 2D TCN); they differ")
+    out = PoseLifter(replace(models[0].cfg, ensemble=len(models)))
+    out.tcn3d.load_state_dict(models[0].tcn3d.state_dict())
+    if out.tcn2d is not None:
+        out.tcn2d.load_state_dict(models[0].tcn2d.state_dict())
+    for member, m in zip(out.others, models[1:]):
+        member.tcn3d.load_state_dict(m.tcn3d.state_dict())
+        if member.tcn2d is not None:
+            member.tcn2d.load_state_dict(m.tcn2d.state_dict())
+    return out.to(next(models[0].parameters()).device).eval()
 
 
 def resample(x: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None = None) -> np.ndarray:

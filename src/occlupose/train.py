@@ -158,17 +158,18 @@ RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 
 def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent."""
+    """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent. From
+    an ensemble (the shipped model), its first lifter's: a run trains one."""
     loaded = load_checkpoint(cfg.init, device)
     mine = cfg.model  # the test-time settings may differ: they change no weight
-    theirs = replace(loaded.config.model, flip_test=mine.flip_test, shift_test=mine.shift_test,
+    theirs = replace(loaded.config.model, flip_test=mine.flip_test, shift_test=mine.shift_test, ensemble=mine.ensemble,
                      encoding=replace(loaded.config.model.encoding, confidence_frames=mine.encoding.confidence_frames))
     if theirs != cfg.model:
         diff = [f"{k}: {getattr(theirs, k)} vs {getattr(cfg.model, k)}" for k in vars(cfg.model)
                 if getattr(theirs, k) != getattr(cfg.model, k)]
         raise ValueError(f"init {cfg.init}: its model differs from this run's ({'; '.join(diff)}); fine-tuning "
                          "needs the same network and input encoding")
-    return loaded.model.state_dict()
+    return {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("others.")}
 
 
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
@@ -189,6 +190,9 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, de
     Everything is checked (folder, device, data, the checkpoint to resume from) before anything is written;
     a run that fails before its first checkpoint leaves no folder behind, and an interrupted one saves
     ``last.pt`` so that ``resume`` continues it."""
+    if cfg.model.ensemble != 1:
+        raise ValueError(f"model.ensemble is {cfg.model.ensemble}: a run trains one lifter; an ensemble is packaged "
+                         "from runs trained apart (tools/ship_model.py RUN --ensemble RUN2)")
     rank, world = _distributed()
     run_dir, continuing = _run_folder(run_dir, resume, overwrite)
     last = run_dir / "last.pt"
