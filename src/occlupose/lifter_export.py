@@ -111,5 +111,6 @@ def contract(loaded: LoadedModel) -> dict:
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
         "grid_averaging": cfg.grid_averaged,
+        "networks_averaged": cfg.ensemble,  # inside the graph, like the flip and grid averaging
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }
