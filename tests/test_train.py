@@ -204,3 +204,41 @@ def test_augmentation_workers_draw_the_same_batches(tmp_path, mocap):
         ahead.close()
     with pytest.raises(ValueError, match="workers"):
         TrainConfig(workers=-1)
+
+
+def test_echoed_batches_repeat_each_built_batch_every_second_time_mirrored(mocap):
+    """Data echoing: step s trains on built batch s // echo, mirrored on odd copies; the mirror is the batch the
+    augmenter would give for the mirror-image 2D (encoding and targets alike), and workers change nothing."""
+    from occlupose.augment import Augmenter
+    from occlupose.encoding import encode
+    from occlupose.skeleton import FLIP_PERMUTATION
+    from occlupose.train import Batches, build_data, mirror_batch, step_batch
+
+    cfg = tiny(data=mocap.path, steps=7, batch_size=4)
+    data, aug = build_data(cfg), Augmenter(cfg.augment, cfg.model.encoding.filter)
+    plain = Batches(cfg, data, aug, 0, 0, "cpu")
+    echo = replace(cfg, echo=3)
+    inline, ahead = Batches(echo, data, aug, 0, 1, "cpu"), Batches(replace(echo, workers=2), data, aug, 0, 1, "cpu")
+    try:
+        for step in range(1, 7):
+            a, b = inline.get(step), ahead.get(step)
+            assert all(torch.equal(a[k], b[k]) for k in a)
+            want = plain.get(step // 3)
+            want = mirror_batch(want) if step % 3 % 2 else want
+            assert all(torch.equal(a[k], want[k]) for k in a)
+    finally:
+        ahead.close()
+    # mirroring the built batch = encoding the mirror-image 2D; the 3D target mirrored the same way
+    arrays = step_batch(cfg, data, aug, 0, 0)
+    batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    mirrored = mirror_batch(batch)
+    x = batch["x"].numpy()
+    kp, third = x[..., :2].copy(), x[..., 2]
+    kp[..., 0] *= -1
+    again = encode(kp[:, :, FLIP_PERMUTATION], third[:, :, FLIP_PERMUTATION], cfg.model.encoding).x
+    np.testing.assert_allclose(mirrored["x"].numpy(), again, atol=1e-5)
+    gt = batch["gt_3d"].numpy()
+    np.testing.assert_array_equal(mirrored["gt_3d"].numpy()[..., 0], -gt[:, :, FLIP_PERMUTATION, 0])
+    assert torch.equal(mirror_batch(mirrored)["gt_3d"], batch["gt_3d"])  # twice is the identity
+    with pytest.raises(ValueError, match="echo"):
+        TrainConfig(echo=0)

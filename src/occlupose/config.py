@@ -96,9 +96,13 @@ class TrainConfig:
     #: processes that build (augment) batches ahead of the training step; 0: in the training process. The
     #: batches are the same either way (each step's random stream depends only on seed and step)
     workers: int = 0
+    #: data echoing (Choi et al. 2019): each augmented batch trains this many consecutive steps, every second
+    #: time mirrored (left and right swapped, x negated: the same motion by a mirror-image body), so a run bound
+    #: by its CPU augmentation makes ``echo`` times the steps for the same augmentation work; 1: off
+    echo: int = 1
 
     def __post_init__(self) -> None:
-        at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views",
+        at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views", "echo",
                  integer=True)
         at_least(self, 0, "threads", "seed", "workers", integer=True)
         positive(self, "lr", "lr_final")

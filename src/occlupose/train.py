@@ -29,7 +29,7 @@ from .encoding import DROPPING, encode
 from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, load_checkpoint, save_checkpoint
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
-from .skeleton import NUM_JOINTS
+from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 
 @dataclass
@@ -111,31 +111,61 @@ def step_batch(cfg: TrainConfig, data: TrainData, aug: Augmenter, rank: int, ste
     return batch_arrays(step_rng(cfg, rank, step), data, aug, cfg)
 
 
+def _worker_start() -> None:
+    # one core per worker, and a forked child must not use the thread pool of a parent that has run parallel
+    # torch code (it would wait on threads that were not forked)
+    torch.set_num_threads(1)
+
+
 def _worker_batch(rank_step: tuple[int, int]) -> dict[str, np.ndarray]:
     return step_batch(_WORKER["cfg"], _WORKER["data"], _WORKER["aug"], *rank_step)
 
 
+#: the per-joint entries of a training batch, (B, T, 17, ...), and those whose last axis starts with x
+_PER_JOINT, _WITH_X = ("x", "gt_2d", "gt_3d", "flags", "visible", "unreliable"), ("x", "gt_2d", "gt_3d")
+
+
+def mirror_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch seen in a mirror: left and right joints swapped and x negated, in input and targets alike (the
+    input encoding's x channel is centred, so it only changes sign)."""
+    out = dict(batch)
+    for k in _PER_JOINT:
+        v = batch[k][:, :, FLIP_PERMUTATION]
+        if k in _WITH_X:
+            v = torch.cat([-v[..., :1], v[..., 1:]], -1)
+        out[k] = v
+    return out
+
+
 class Batches:
     """The batches of steps ``start`` ... ``cfg.steps - 1``: built in this process (``cfg.workers`` = 0) or by
-    that many forked processes a few steps ahead (bounded, so memory stays flat), identical either way."""
+    that many forked processes a few steps ahead (bounded, so memory stays flat), identical either way. With
+    ``cfg.echo`` = k, step s trains on built batch s // k, mirrored when s % k is odd."""
 
     def __init__(self, cfg: TrainConfig, data: TrainData, aug: Augmenter, rank: int, start: int, device: str):
         self.cfg, self.data, self.aug, self.rank, self.device = cfg, data, aug, rank, device
-        self.next, self.pool, self.pending = start, None, {}
+        self.builds = -(-cfg.steps // cfg.echo)
+        self.next, self.pool, self.pending, self.current = start // cfg.echo, None, {}, (-1, {})
         if cfg.workers:
             import multiprocessing as mp
 
             _WORKER.update(cfg=cfg, data=data, aug=aug)
-            self.pool = mp.get_context("fork").Pool(cfg.workers)
+            self.pool = mp.get_context("fork").Pool(cfg.workers, initializer=_worker_start)
 
     def get(self, step: int) -> dict[str, torch.Tensor]:
+        build, copy = divmod(step, self.cfg.echo)
+        if self.current[0] != build:
+            self.current = (build, self._built(build))
+        return mirror_batch(self.current[1]) if copy % 2 else self.current[1]
+
+    def _built(self, build: int) -> dict[str, torch.Tensor]:
         if self.pool is None:
-            return to_device(step_batch(self.cfg, self.data, self.aug, self.rank, step), self.device)
+            return to_device(step_batch(self.cfg, self.data, self.aug, self.rank, build), self.device)
         ahead = 2 * self.cfg.workers
-        while self.next < min(step + ahead, self.cfg.steps):
+        while self.next < min(build + ahead, self.builds):
             self.pending[self.next] = self.pool.apply_async(_worker_batch, ((self.rank, self.next),))
             self.next += 1
-        return to_device(self.pending.pop(step).get(), self.device)
+        return to_device(self.pending.pop(build).get(), self.device)
 
     def close(self) -> None:
         if self.pool is not None:
