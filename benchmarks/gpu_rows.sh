@@ -16,6 +16,9 @@
 # Seven Table 2 rows at once on the H100 (3 workers each): rows 1-4 took 6.3-6.7 minutes; rows 5-7
 # (discriminator, Eq. 8) are slower per step (590-666 s of training in all, the last part alone) and needed a
 # resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
+# A row with data echoing (TrainConfig.echo, e.g. configs/extra/default_cmu_extra_echo4.yaml) makes `echo` steps
+# per augmented batch: give it `echo` times the STEPS for the same augmentation work (docs/results.md, "Data
+# echoing").
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}

@@ -228,6 +228,8 @@ def test_echoed_batches_repeat_each_built_batch_every_second_time_mirrored(mocap
             assert all(torch.equal(a[k], want[k]) for k in a)
     finally:
         ahead.close()
+    repeated = Batches(replace(echo, echo_mirror=False), data, aug, 0, 0, "cpu")
+    assert all(torch.equal(repeated.get(1)[k], plain.get(0)[k]) for k in plain.get(0))
     # mirroring the built batch = encoding the mirror-image 2D; the 3D target mirrored the same way
     arrays = step_batch(cfg, data, aug, 0, 0)
     batch = {k: torch.from_numpy(v) for k, v in arrays.items()}

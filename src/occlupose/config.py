@@ -100,6 +100,8 @@ class TrainConfig:
     #: time mirrored (left and right swapped, x negated: the same motion by a mirror-image body), so a run bound
     #: by its CPU augmentation makes ``echo`` times the steps for the same augmentation work; 1: off
     echo: int = 1
+    #: mirror every second echoed copy (off: the same batch repeated; an ablation)
+    echo_mirror: bool = True
 
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views", "echo",

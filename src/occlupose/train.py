@@ -140,7 +140,7 @@ def mirror_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class Batches:
     """The batches of steps ``start`` ... ``cfg.steps - 1``: built in this process (``cfg.workers`` = 0) or by
     that many forked processes a few steps ahead (bounded, so memory stays flat), identical either way. With
-    ``cfg.echo`` = k, step s trains on built batch s // k, mirrored when s % k is odd."""
+    ``cfg.echo`` = k, step s trains on built batch s // k, mirrored when s % k is odd (and ``cfg.echo_mirror``)."""
 
     def __init__(self, cfg: TrainConfig, data: TrainData, aug: Augmenter, rank: int, start: int, device: str):
         self.cfg, self.data, self.aug, self.rank, self.device = cfg, data, aug, rank, device
@@ -156,7 +156,7 @@ class Batches:
         build, copy = divmod(step, self.cfg.echo)
         if self.current[0] != build:
             self.current = (build, self._built(build))
-        return mirror_batch(self.current[1]) if copy % 2 else self.current[1]
+        return mirror_batch(self.current[1]) if copy % 2 and self.cfg.echo_mirror else self.current[1]
 
     def _built(self, build: int) -> dict[str, torch.Tensor]:
         if self.pool is None:
