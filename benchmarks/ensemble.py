@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,22 +22,9 @@ from ablation import HELDOUT_BODIES, VAL_SUBJECTS, heldout_bodies  # this folder
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.evaluate import evaluate_model
-from occlupose.lifter import LoadedModel, combine, load_checkpoint
+from occlupose.lifter import combine, load_checkpoint, with_test_time
 
 COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
-
-
-def with_settings(loaded: LoadedModel, flip: bool, grid: bool, confidence_frames: int | None) -> LoadedModel:
-    """The run's lifter with test-time settings added (the weights unchanged)."""
-    cfg = loaded.model.cfg
-    if flip:
-        cfg = replace(cfg, flip_test=True)
-    if grid:
-        cfg = replace(cfg, shift_test=True)
-    if confidence_frames:
-        cfg = replace(cfg, encoding=replace(cfg.encoding, confidence_frames=confidence_frames))
-    loaded.model.cfg = cfg
-    return loaded
 
 
 def main() -> None:
@@ -56,7 +42,9 @@ def main() -> None:
         ap.error("give at least two runs to average")
     torch.set_num_threads(args.threads)
     paths = [Path(r) / "final.pt" if Path(r).is_dir() else Path(r) for r in args.runs]
-    loaded = [with_settings(load_checkpoint(p), args.flip, args.grid, args.confidence_frames) for p in paths]
+    loaded = [load_checkpoint(p) for p in paths]
+    for m in loaded:
+        m.model.cfg = with_test_time(m.model.cfg, args.flip, args.grid, args.confidence_frames)
     systems = [(str(r), m.model) for r, m in zip(args.runs, loaded)]
     systems.append((f"the {len(loaded)} averaged", combine([m.model for m in loaded])))
     cfg = loaded[0].config

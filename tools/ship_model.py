@@ -17,7 +17,7 @@ import torch
 
 from occlupose.data import load_mocap
 from occlupose.evaluate import evaluate_model, format_table
-from occlupose.lifter import combine, load_checkpoint, save_checkpoint
+from occlupose.lifter import combine, load_checkpoint, save_checkpoint, with_test_time
 from occlupose.models import count_parameters
 from occlupose.train import training_mocap
 
@@ -55,11 +55,8 @@ def main() -> None:
             sys.exit(f"{r}: trained with another recipe than {run} (only the seed may differ in an ensemble)")
     if members:
         loaded.model = combine([loaded.model] + [m.model for m in members])
-    if args.grid:  # test-time settings: the weights are the run's
-        loaded.model.cfg = replace(loaded.model.cfg, shift_test=True)
-    if args.confidence_frames:
-        loaded.model.cfg = replace(loaded.model.cfg, encoding=replace(loaded.model.cfg.encoding,
-                                                                      confidence_frames=args.confidence_frames))
+    # test-time settings: the weights are the run's
+    loaded.model.cfg = with_test_time(loaded.model.cfg, grid=args.grid, confidence_frames=args.confidence_frames)
     loaded.config = replace(loaded.config, model=loaded.model.cfg)
     out = WEIGHTS / f"{args.name}.pt"
     # the packaged model keeps its product name whatever the recipe's run was called (the card names the recipe)

@@ -179,6 +179,20 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") 
     return LoadedModel(model, cfg, ckpt.get("name", path.stem), meta)
 
 
+def with_test_time(cfg: ModelConfig, flip: bool = False, grid: bool = False,
+                   confidence_frames: int | None = None) -> ModelConfig:
+    """``cfg`` with test-time settings switched on (flip averaging, stride-grid averaging, C* shown averaged over
+    ``confidence_frames``), the others as they are: the weights do not depend on them, so a trained run can be
+    scored or packaged with them."""
+    if flip:
+        cfg = replace(cfg, flip_test=True)
+    if grid:
+        cfg = replace(cfg, shift_test=True)
+    if confidence_frames:
+        cfg = replace(cfg, encoding=replace(cfg.encoding, confidence_frames=confidence_frames))
+    return cfg
+
+
 def combine(models: list[PoseLifter]) -> PoseLifter:
     """One :class:`PoseLifter` averaging ``models``' 3D (an ensemble): lifters of one design (the same model
     config; their training seeds may differ), the first one's test-time settings. Why: separately trained

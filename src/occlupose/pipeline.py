@@ -622,6 +622,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
     # a clip shorter than min_track_frames keeps a person seen in all of it
     min_frames = min(cfg.min_track_frames, frame_range[1] - frame_range[0])
     short = 0
+    shares = world_shares(cfg.world_depth)  # (17,) once for every track
     for track in found:
         span = track.frames[-1] - track.frames[0] + 1
         sparse = len(track.frames) < min_frames or len(track.frames) < cfg.min_coverage * span
@@ -630,7 +631,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
             short += 1
             continue
         frames, kp, conf, box_size, seen, flow, flow_ok = dense_track(track)
-        world = dense_world(track) if max(cfg.world_depth) > 0 else None
+        world = dense_world(track) if shares.any() else None
         track_times = times[frames - frame_range[0]]
         if cfg.sides != "off":  # before Eq. 2 too: a relabelled joint's motion is its twin's, not its own
             labels = (consistent_sides(kp, seen, box_size) if cfg.sides == "track"
@@ -651,7 +652,7 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
         if cfg.onto_2d > 0:
             poses, root = onto_rays(poses, root, kp, onto_weights(conf_star, causal), camera, cfg.onto_2d)
         if world is not None:
-            poses = world_depth(poses, world, track_times, world_shares(cfg.world_depth), cfg)
+            poses = world_depth(poses, world, track_times, shares, cfg)
         poses = np.asarray(poses, np.float32)
         tracks.append(PersonTrack(len(tracks), frames, poses, kp.astype(np.float32),
                                   conf_star.astype(np.float32), reliable, track_times, root.astype(np.float32)))
