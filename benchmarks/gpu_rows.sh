@@ -17,8 +17,9 @@
 # (discriminator, Eq. 8) are slower per step (590-666 s of training in all, the last part alone) and needed a
 # resume after LIMIT=530 (docs/results.md, "Table 2 at the GPU budget").
 # A row with data echoing (TrainConfig.echo, e.g. configs/extra/default_cmu_extra_echo4.yaml) makes `echo` steps
-# per augmented batch: give it `echo` times the STEPS for the same augmentation work (docs/results.md, "Data
-# echoing").
+# per augmented batch: give it `echo` times the STEPS for the same augmentation work. Four such runs at once
+# (STEPS=16000, 3 workers each) made 37.7-38.4 steps/s each on the H100, 153 in all, the GPU 96-99 % busy: with
+# echoing the runs are bound by the GPU, not the CPU (docs/results.md, "Data echoing at the GPU budget").
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}
