@@ -47,3 +47,27 @@ def test_the_benchmarks_environment_line_names_the_cpu_and_the_versions():
     line = environment()
     assert f"numpy {np.__version__}" in line and f"torch {torch.__version__}" in line
     assert line.split(";")[0].strip() not in ("", "unknown CPU")
+
+
+def test_each_packaged_model_is_what_its_cards_training_command_trains():
+    """One command makes each shipped lifter: the config in the checkpoint is the one its card's `--config`
+    file gives, apart from the seed, the run's resources and the test-time settings that packaging adds (the
+    weights do not depend on those)."""
+    import re
+    from dataclasses import replace
+
+    from occlupose.config import load_config
+
+    root = Path(__file__).parents[1]
+
+    def weights_config(cfg):
+        enc = replace(cfg.model.encoding, confidence_frames=1)
+        model = replace(cfg.model, flip_test=False, shift_test=False, ensemble=1, encoding=enc)
+        return replace(cfg, name="", seed=0, threads=1, workers=0, model=model)
+
+    for name in ("default", "causal"):
+        card = (root / "src" / "occlupose" / "weights" / f"{name}.md").read_text()
+        command = card.split("## Command", 1)[1].split("## Metrics", 1)[0]
+        recipe = re.search(r"occlupose train --config (\S+)", command).group(1)
+        shipped = load_checkpoint(name).config
+        assert weights_config(shipped) == weights_config(load_config(root / recipe)), (name, recipe)
