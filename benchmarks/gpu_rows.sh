@@ -3,8 +3,8 @@
 # its own augmentation workers (the trainer is bound by the numpy augmentation, not the GPU), all started
 # together, each stopped after LIMIT seconds (by SIGINT, so an unfinished run saves its last.pt and
 # `benchmarks/ablation.py ROW --resume ...` finishes it with the same batches); the script returns when all are
-# done. A run is ROW:SEED, or ROW:SEED:SPLIT to mix validation and test runs in one call (SPLIT otherwise). Run folders land under OUT as
-# ablation.py names them (OUT/val/... for validation runs).
+# done. A run is ROW:SEED, or ROW:SEED:SPLIT to mix validation and test runs in one call (SPLIT otherwise). Run
+# folders land under OUT as ablation.py names them (OUT/val/... for validation runs).
 #
 #   STEPS=5000 CHANNELS=256 OUT=runs/gpu/r3 WORKERS=3 bash benchmarks/gpu_rows.sh \
 #       configs/encoding/default_cmu_extra.yaml:0:val configs/encoding/default_cmu_extra.yaml:1:val \

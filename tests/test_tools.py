@@ -57,13 +57,12 @@ def test_each_packaged_model_is_what_its_cards_training_command_trains():
     from dataclasses import replace
 
     from occlupose.config import load_config
+    from occlupose.lifter import weight_design
 
     root = Path(__file__).parents[1]
 
     def weights_config(cfg):
-        enc = replace(cfg.model.encoding, confidence_frames=1)
-        model = replace(cfg.model, flip_test=False, shift_test=False, ensemble=1, encoding=enc)
-        return replace(cfg, name="", seed=0, threads=1, workers=0, model=model)
+        return replace(cfg, name="", seed=0, threads=1, workers=0, model=weight_design(cfg.model))
 
     for name in ("default", "causal"):
         card = (root / "src" / "occlupose" / "weights" / f"{name}.md").read_text()

@@ -54,7 +54,7 @@ class PoseLifter(nn.Module):
         self.others = nn.ModuleList(_Member(cfg) for _ in range(cfg.ensemble - 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = [self._pair(self.tcn2d, self.tcn3d, x)] + [self._pair(m.tcn2d, m.tcn3d, x) for m in self.others]
+        outs = [self._pair(m.tcn2d, m.tcn3d, x) for m in (self, *self.others)]
         if len(outs) == 1:
             return outs[0]
         return torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0)
@@ -193,6 +193,14 @@ def with_test_time(cfg: ModelConfig, flip: bool = False, grid: bool = False,
     return cfg
 
 
+def weight_design(cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` without what the weights of one lifter do not depend on (the test-time settings: flip and grid
+    averaging, C* shown averaged over time; and how many lifters are averaged): equal for two configs whose
+    lifters' weights are interchangeable."""
+    return replace(cfg, flip_test=False, shift_test=False, ensemble=1,
+                   encoding=replace(cfg.encoding, confidence_frames=1))
+
+
 def combine(models: list[PoseLifter]) -> PoseLifter:
     """One :class:`PoseLifter` averaging ``models``' 3D (an ensemble): lifters of one design (the same model
     config; their training seeds may differ), the first one's test-time settings. Why: separately trained
@@ -208,10 +216,7 @@ def combine(models: list[PoseLifter]) -> PoseLifter:
         raise ValueError("the lifters of an ensemble must share one design (the same model config: width, "
                          "encoding, 2D TCN); they differ")
     out = PoseLifter(replace(models[0].cfg, ensemble=len(models)))
-    out.tcn3d.load_state_dict(models[0].tcn3d.state_dict())
-    if out.tcn2d is not None:
-        out.tcn2d.load_state_dict(models[0].tcn2d.state_dict())
-    for member, m in zip(out.others, models[1:]):
+    for member, m in zip((out, *out.others), models):
         member.tcn3d.load_state_dict(m.tcn3d.state_dict())
         if member.tcn2d is not None:
             member.tcn2d.load_state_dict(m.tcn2d.state_dict())

@@ -26,7 +26,7 @@ from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, extra_mocap_path, load_mocap, merge_mocap, sample_windows
 from .encoding import DROPPING, encode
-from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, load_checkpoint, save_checkpoint
+from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, load_checkpoint, save_checkpoint, weight_design
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
@@ -191,12 +191,11 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
     """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent. From
     an ensemble (the shipped model), its first lifter's: a run trains one."""
     loaded = load_checkpoint(cfg.init, device)
-    mine = cfg.model  # the test-time settings may differ: they change no weight
-    theirs = replace(loaded.config.model, flip_test=mine.flip_test, shift_test=mine.shift_test, ensemble=mine.ensemble,
-                     encoding=replace(loaded.config.model.encoding, confidence_frames=mine.encoding.confidence_frames))
-    if theirs != cfg.model:
-        diff = [f"{k}: {getattr(theirs, k)} vs {getattr(cfg.model, k)}" for k in vars(cfg.model)
-                if getattr(theirs, k) != getattr(cfg.model, k)]
+    # the test-time settings may differ: they change no weight
+    theirs, mine = weight_design(loaded.config.model), weight_design(cfg.model)
+    if theirs != mine:
+        diff = [f"{k}: {getattr(theirs, k)} vs {getattr(mine, k)}" for k in vars(mine)
+                if getattr(theirs, k) != getattr(mine, k)]
         raise ValueError(f"init {cfg.init}: its model differs from this run's ({'; '.join(diff)}); fine-tuning "
                          "needs the same network and input encoding")
     return {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("others.")}
