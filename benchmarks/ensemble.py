@@ -7,7 +7,7 @@ trained on every training subject, scored on the test subjects (once, at the end
 ``--confidence-frames`` add the test-time settings ``tools/ship_model.py`` packages.
 
 Rerun: python benchmarks/ensemble.py RUN RUN [...] --split val|test [--views 4] [--flip] [--grid]
-[--confidence-frames 5]
+[--confidence-frames 5] [--bones 0.5]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> None:
                                                         "(ModelConfig.flip_test; the shipped recipe has it)")
     ap.add_argument("--grid", action="store_true", help="test-time stride-grid averaging (ModelConfig.shift_test)")
     ap.add_argument("--confidence-frames", type=int, help="C* averaged over this many frames")
+    ap.add_argument("--bones", type=float, metavar="SHARE",
+                    help="bone lengths pulled this share toward each sequence's median (ModelConfig.bone_test)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if len(args.runs) < 2:
@@ -44,7 +46,7 @@ def main() -> None:
     paths = [Path(r) / "final.pt" if Path(r).is_dir() else Path(r) for r in args.runs]
     loaded = [load_checkpoint(p) for p in paths]
     for m in loaded:
-        m.model.cfg = with_test_time(m.model.cfg, args.flip, args.grid, args.confidence_frames)
+        m.model.cfg = with_test_time(m.model.cfg, args.flip, args.grid, args.confidence_frames, args.bones)
     systems = [(str(r), m.model) for r, m in zip(args.runs, loaded)]
     systems.append((f"the {len(loaded)} averaged", combine([m.model for m in loaded])))
     cfg = loaded[0].config
@@ -73,6 +75,7 @@ def main() -> None:
             print(f"| {name} | " + " | ".join(f"{row[c]:.1f}" for c in COLUMNS) + f" | {seconds:.0f} |", flush=True)
     extra = "".join(f" {o}" for o, on in (("--flip", args.flip), ("--grid", args.grid)) if on)
     extra += f" --confidence-frames {args.confidence_frames}" if args.confidence_frames else ""
+    extra += f" --bones {args.bones:g}" if args.bones is not None else ""
     print(f"\nrerun: python benchmarks/ensemble.py {' '.join(args.runs)} --split {args.split} --views {args.views}"
           f"{extra}")
 

@@ -160,8 +160,82 @@ def test_an_ensemble_takes_only_lifters_of_one_design(tiny_checkpoint):
         combine([])
     # test-time settings may differ (the first one's are kept): they change no weight
     flipped = _perturbed(a, 2)
-    flipped.cfg = replace(a.cfg, flip_test=not a.cfg.flip_test)
-    assert combine([a, flipped]).cfg.flip_test == a.cfg.flip_test
+    flipped.cfg = replace(a.cfg, flip_test=not a.cfg.flip_test, bone_test=0.5)
+    both = combine([a, flipped])
+    assert both.cfg.flip_test == a.cfg.flip_test and both.cfg.bone_test == a.cfg.bone_test
+
+
+def test_bones_pulled_toward_the_sequences_median_by_hand():
+    """One bone 1, 2 and 4 long over 3 frames (median 2), its twin always 4 (so they share 3): share 1 gives
+    every frame the shared length, share 0.5 the geometric mean of each length and it; directions, the root
+    and the bones below move as whole chains."""
+    from occlupose.lifter import pull_bones
+    from occlupose.skeleton import BONES, SYMMETRIC_BONES, bone_lengths
+
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(3, 17, 3))
+    left, right = SYMMETRIC_BONES[0]
+    for name, b, lengths in (("left", left, [1.0, 2.0, 4.0]), ("right", right, [4.0, 4.0, 4.0])):
+        parent, child = BONES[b]
+        d = poses[:, child] - poses[:, parent]
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        below = [j for j in range(17) if _descends(j, child)]  # the child and every joint under it
+        poses[:, below] += (d * np.array(lengths)[:, None] - (poses[:, child] - poses[:, parent]))[:, None]
+        assert np.allclose(bone_lengths(poses)[:, b], lengths), name
+    x = torch.from_numpy(poses[None])
+    full = pull_bones(x, 1.0)[0].numpy()
+    np.testing.assert_allclose(bone_lengths(full)[:, [left, right]], 3.0, atol=1e-9)
+    half = pull_bones(x, 0.5)[0].numpy()
+    np.testing.assert_allclose(bone_lengths(half)[:, left], np.sqrt(np.array([1.0, 2.0, 4.0]) * 3.0), atol=1e-9)
+    np.testing.assert_allclose(bone_lengths(half)[:, right], np.sqrt(12.0), atol=1e-9)
+    for out in (full, half):
+        np.testing.assert_allclose(out[:, 0], poses[:, 0], atol=1e-12)  # the root stays
+        unit = lambda p: (p[:, BONES[:, 1]] - p[:, BONES[:, 0]]) / bone_lengths(p)[..., None]  # noqa: E731
+        np.testing.assert_allclose(unit(out), unit(poses), atol=1e-9)
+    np.testing.assert_allclose(pull_bones(x, 0.0)[0].numpy(), poses, atol=1e-12)
+
+
+def _descends(j: int, ancestor: int) -> bool:
+    from occlupose.skeleton import PARENTS
+
+    while j >= 0:
+        if j == ancestor:
+            return True
+        j = int(PARENTS[j])
+    return False
+
+
+def test_bones_pulled_match_numpys_median_and_apply_only_off_line(tiny_checkpoint):
+    """Batched torch equals numpy's median (even and odd T) through skeleton.scale_bones; ``infer`` applies it
+    when the config asks and the model is not causal; an out-of-range share is refused."""
+    from dataclasses import replace
+
+    from occlupose.config import ModelConfig
+    from occlupose.lifter import PoseLifter, pull_bones
+    from occlupose.models import TCNConfig
+    from occlupose.skeleton import SYMMETRIC_BONES, bone_lengths, scale_bones
+
+    rng = np.random.default_rng(1)
+    for t in (1, 6, 7):
+        poses = rng.normal(size=(2, t, 17, 3))
+        lengths = bone_lengths(poses)
+        target = np.median(lengths, axis=1)
+        twins = target[:, SYMMETRIC_BONES].mean(-1)
+        target[:, SYMMETRIC_BONES[:, 0]] = target[:, SYMMETRIC_BONES[:, 1]] = twins
+        want = scale_bones(poses, (target[:, None] / lengths) ** 0.3)
+        np.testing.assert_allclose(pull_bones(torch.from_numpy(poses), 0.3).numpy(), want, atol=1e-10)
+    model = load_checkpoint(tiny_checkpoint).model
+    x = torch.from_numpy(prepare_input(model, rng.uniform(100, 400, (1, 30, 17, 2)), rng.random((1, 30, 17))).x)
+    with torch.no_grad():
+        plain = model.infer(x)
+        model.cfg = replace(model.cfg, bone_test=0.5)
+        torch.testing.assert_close(model.infer(x), pull_bones(plain, 0.5), atol=1e-6, rtol=0)
+        causal = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8, causal=True))).eval()
+        before = causal.infer(x)
+        causal.cfg = replace(causal.cfg, bone_test=0.5)
+        torch.testing.assert_close(causal.infer(x), before, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="bone_test"):
+        ModelConfig(bone_test=1.5)
 
 
 def test_a_training_run_trains_one_lifter_and_fine_tunes_from_an_ensembles_first(tmp_path, tiny_checkpoint):

@@ -22,17 +22,18 @@ def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("use_2d_tcn, causal, shift, ensemble", [(False, False, False, 1), (True, False, False, 1),
-                                                             (False, True, False, 1), (False, False, True, 1),
-                                                             (True, False, True, 2)])
-def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, ensemble):
+@pytest.mark.parametrize("use_2d_tcn, causal, shift, ensemble, bones",
+                         [(False, False, False, 1, 0.0), (True, False, False, 1, 0.0), (False, True, False, 1, 0.0),
+                          (False, False, True, 1, 0.0), (True, False, True, 2, 0.5)])
+def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, ensemble, bones):
     torch.manual_seed(0)
     cfg = ModelConfig(tcn=TCNConfig(channels=16, causal=causal), use_2d_tcn=use_2d_tcn, flip_test=True,
-                      shift_test=shift, encoding=InputEncoding(mode="soft", causal=causal), ensemble=ensemble)
+                      shift_test=shift, encoding=InputEncoding(mode="soft", causal=causal), ensemble=ensemble,
+                      bone_test=bones)
     model = PoseLifter(cfg).eval()
     sess = _session(export_lifter_onnx(model, tmp_path / "m.onnx"))
     rng = np.random.default_rng(1)
-    for t in (1, 4, 6, 37):  # lengths below, at and off the multiple of 4 the TCN pads to
+    for t in (1, 4, 6, 37):  # lengths below, at and off the multiple of 4 the TCN pads to (even and odd: medians)
         x = rng.normal(size=(2, t, 17, 3)).astype(np.float32)
         with torch.no_grad():
             ref = model.infer(torch.from_numpy(x)).numpy()

@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument("--confidence-frames", type=int,
                     help="package it with C* averaged over this many frames (InputEncoding.confidence_frames), a "
                          "test-time setting for a run trained without it")
+    ap.add_argument("--bones", type=float, metavar="SHARE",
+                    help="package it with bone lengths pulled this share toward each sequence's median "
+                         "(ModelConfig.bone_test), a test-time setting")
     ap.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
                     help="more run folders of the same recipe (other seeds): the packaged model averages the 3D of "
                          "all of them (ModelConfig.ensemble)")
@@ -56,7 +59,8 @@ def main() -> None:
     if members:
         loaded.model = combine([loaded.model] + [m.model for m in members])
     # test-time settings: the weights are the run's
-    loaded.model.cfg = with_test_time(loaded.model.cfg, grid=args.grid, confidence_frames=args.confidence_frames)
+    loaded.model.cfg = with_test_time(loaded.model.cfg, grid=args.grid, confidence_frames=args.confidence_frames,
+                                      bones=args.bones)
     loaded.config = replace(loaded.config, model=loaded.model.cfg)
     out = WEIGHTS / f"{args.name}.pt"
     # the packaged model keeps its product name whatever the recipe's run was called (the card names the recipe)
@@ -115,6 +119,9 @@ def main() -> None:
         n = args.confidence_frames
         settings.append((f"--confidence-frames {n}",
                          f"`model.encoding.confidence_frames: {n}` (C* averaged over time)"))
+    if args.bones is not None:
+        settings.append((f"--bones {args.bones:g}",
+                         f"`model.bone_test: {args.bones:g}` (bone lengths pulled toward the sequence's median)"))
     test_time = "".join(f" {option}" for option, _ in settings)
     grid_note = (f"\nPackaged with `{test_time.strip()}`, test-time settings on top of this config: "
                  + ", ".join(what for _, what in settings) + "." if settings else "")

@@ -43,7 +43,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .data import load_h36m_3d, load_mocap, mocap_from_h36m
     from .evaluate import evaluate_model, format_table
-    from .lifter import load_checkpoint
+    from .lifter import load_checkpoint, with_test_time
 
     out = check_new_file(args.json, args.overwrite) if args.json else None
     if args.views is not None and args.views < 1:
@@ -58,6 +58,7 @@ def cmd_evaluate(args) -> int:
     views = args.views or loaded.config.eval_views
     if args.no_flip:
         loaded.model.cfg = replace(loaded.model.cfg, flip_test=False)
+    loaded.model.cfg = with_test_time(loaded.model.cfg, flip=args.flip, grid=args.grid, bones=args.bones)
     results = {}
     for mode in (["clean"] if args.clean else ["detector", "clean"]):
         rows = evaluate_model(loaded.model, mocap, views=views, clean=mode == "clean",
@@ -295,8 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="checkpoint file, or a packaged model: default, causal")
     e.add_argument("--views", type=int, help="virtual views per test clip (default: the model's config)")
     e.add_argument("--clean", action="store_true", help="only the clean-2D evaluation")
-    e.add_argument("--no-flip", action="store_true",
-                   help="without test-time flip averaging, whatever the model's config says (as `live` lifts)")
+    flip = e.add_mutually_exclusive_group()
+    flip.add_argument("--no-flip", action="store_true",
+                      help="without test-time flip averaging, whatever the model's config says (as `live` lifts)")
+    flip.add_argument("--flip", action="store_true", help="with test-time flip averaging (model.flip_test)")
+    e.add_argument("--grid", action="store_true", help="with test-time stride-grid averaging (model.shift_test)")
+    e.add_argument("--bones", type=float, metavar="SHARE",
+                   help="pull bone lengths this share of the way toward each sequence's median (model.bone_test; "
+                        "0 = off; default: the model's config)")
     e.add_argument("--data", help="mocap .npz")
     e.add_argument("--h36m", help="folder or data_3d_h36m.npz in the VideoPose3D layout (tests on S9, S11)")
     e.add_argument("--allow-pickle", action="store_true",

@@ -42,15 +42,26 @@ class ModelConfig:
     #: either (two on the validation subjects: MPJPE -2.4 %, docs/results.md "Two lifters averaged"); a training
     #: run trains one (1)
     ensemble: int = 1
+    #: at inference, pull each bone's length this share of the way (in log scale: 0.5 = halfway between the two
+    #: ratios) toward the sequence's own median length, a left bone and its right twin sharing one: one body for
+    #: the whole sequence. Not for a causal model, which has no whole sequence. 0 = off; the shipped model 0.5,
+    #: chosen on validation (docs/results.md, "One body per sequence")
+    bone_test: float = 0.0
 
     def __post_init__(self) -> None:
         at_least(self, 1, "discriminator_channels", "ensemble", integer=True)
         positive(self, "fps")
+        within(self, 0.0, 1.0, "bone_test")
 
     @property
     def grid_averaged(self) -> bool:
         """``shift_test`` where it applies: a causal model has no ripple to average and is not given it."""
         return self.shift_test and not self.tcn.causal
+
+    @property
+    def bones_pulled(self) -> bool:
+        """``bone_test`` where it applies: not for a causal model."""
+        return self.bone_test > 0 and not self.tcn.causal
 
 
 POSE_REGULARIZER = ("off", "2d_only", "all")

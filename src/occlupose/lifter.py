@@ -21,7 +21,7 @@ from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .encoding import DROPPING, Encoded, encode
 from .models import STRIDE_GRID, TCN, Lifter3D
 from .safeio import atomic_file
-from .skeleton import FLIP_PERMUTATION
+from .skeleton import ANCESTRY, BONES, FLIP_PERMUTATION, ROOT, TWIN_MEAN
 
 CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
@@ -96,7 +96,25 @@ class PoseLifter(nn.Module):
         if self.cfg.flip_test:
             half = len(out) // 2
             out = torch.cat([out[:half], out[half:][..., FLIP_PERMUTATION, :] * mirror])
-        return out.mean(0)
+        out = out.mean(0)
+        return pull_bones(out, self.cfg.bone_test) if self.cfg.bones_pulled else out
+
+
+def pull_bones(poses: torch.Tensor, share: float) -> torch.Tensor:
+    """(B, T, 17, 3) poses -> the same with each bone's length pulled ``share`` of the way (in log scale) toward
+    its median over the T frames, a left bone and its right twin sharing the mean of their medians; directions
+    and the root kept. Why: a person's bones do not change length, but a lifter's guesses do from frame to frame
+    (most where a joint is hidden), and the sequence's median is a steadier estimate of the body than any frame.
+    Medians as numpy's (the mean of the two middle values for an even T)."""
+    bones = poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :]  # (B, T, 16, 3)
+    length = bones.norm(dim=-1)  # (B, T, 16)
+    ordered = length.sort(dim=1).values
+    t = poses.shape[1]
+    target = (ordered[:, (t - 1) // 2] + ordered[:, t // 2]) / 2  # (B, 16)
+    target = target @ torch.as_tensor(TWIN_MEAN, dtype=poses.dtype, device=poses.device)
+    scale = (target[:, None] / length.clamp_min(1e-6)) ** share  # (B, T, 16)
+    ancestry = torch.as_tensor(ANCESTRY, dtype=poses.dtype, device=poses.device)
+    return poses[..., ROOT:ROOT + 1, :] + torch.einsum("jb,ntbd->ntjd", ancestry, bones * scale[..., None])
 
 
 def _repeat_edges(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
@@ -180,14 +198,16 @@ def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") 
 
 
 def with_test_time(cfg: ModelConfig, flip: bool = False, grid: bool = False,
-                   confidence_frames: int | None = None) -> ModelConfig:
+                   confidence_frames: int | None = None, bones: float | None = None) -> ModelConfig:
     """``cfg`` with test-time settings switched on (flip averaging, stride-grid averaging, C* shown averaged over
-    ``confidence_frames``), the others as they are: the weights do not depend on them, so a trained run can be
-    scored or packaged with them."""
+    ``confidence_frames``, bone lengths pulled toward the sequence's by the share ``bones``), the others as they
+    are: the weights do not depend on them, so a trained run can be scored or packaged with them."""
     if flip:
         cfg = replace(cfg, flip_test=True)
     if grid:
         cfg = replace(cfg, shift_test=True)
+    if bones is not None:
+        cfg = replace(cfg, bone_test=bones)
     if confidence_frames:
         cfg = replace(cfg, encoding=replace(cfg.encoding, confidence_frames=confidence_frames))
     return cfg
@@ -195,9 +215,9 @@ def with_test_time(cfg: ModelConfig, flip: bool = False, grid: bool = False,
 
 def weight_design(cfg: ModelConfig) -> ModelConfig:
     """``cfg`` without what the weights of one lifter do not depend on (the test-time settings: flip and grid
-    averaging, C* shown averaged over time; and how many lifters are averaged): equal for two configs whose
-    lifters' weights are interchangeable."""
-    return replace(cfg, flip_test=False, shift_test=False, ensemble=1,
+    averaging, C* shown averaged over time, bone lengths pulled; and how many lifters are averaged): equal for
+    two configs whose lifters' weights are interchangeable."""
+    return replace(cfg, flip_test=False, shift_test=False, bone_test=0.0, ensemble=1,
                    encoding=replace(cfg.encoding, confidence_frames=1))
 
 
@@ -211,7 +231,7 @@ def combine(models: list[PoseLifter]) -> PoseLifter:
     single = [m for m in models if m.cfg.ensemble == 1]
     if len(single) != len(models):
         raise ValueError("each lifter of an ensemble must be a single lifter, not an ensemble itself")
-    design = [replace(m.cfg, flip_test=False, shift_test=False) for m in models]
+    design = [replace(m.cfg, flip_test=False, shift_test=False, bone_test=0.0) for m in models]
     if any(d != design[0] for d in design[1:]):
         raise ValueError("the lifters of an ensemble must share one design (the same model config: width, "
                          "encoding, 2D TCN); they differ")

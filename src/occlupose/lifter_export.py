@@ -1,11 +1,11 @@
 """The lifter outside PyTorch: an ONNX graph and the contract a caller needs to feed it.
 
-The graph is the network alone (2D TCN if any, 3D TCN, test-time flip and grid averaging when the model uses
-them), with a dynamic batch and number of frames. What comes before it (the input encoding, :func:`encoding.
-encode`) and the frame rate are the caller's part and are written beside the graph as JSON (:func:`contract`),
-so a browser or game engine can reproduce them; ``docs/lifter-onnx.md`` spells the arithmetic out.
-Normalisation stays out of the graph because it interpolates the pelvis over time (a running max over frames),
-which ONNX has no operator for.
+The graph is the network alone (2D TCN if any, 3D TCN, test-time flip and grid averaging and the bone-length
+pull when the model uses them), with a dynamic batch and number of frames. What comes before it (the input
+encoding, :func:`encoding.encode`) and the frame rate are the caller's part and are written beside the graph as
+JSON (:func:`contract`), so a browser or game engine can reproduce them; ``docs/lifter-onnx.md`` spells the
+arithmetic out. Normalisation stays out of the graph because it interpolates the pelvis over time (a running max
+over frames), which ONNX has no operator for.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def contract(loaded: LoadedModel) -> dict:
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
         "grid_averaging": cfg.grid_averaged,
+        # inside the graph too: each bone's length pulled this share toward its median over the frames fed
+        "bone_pull": cfg.bone_test if cfg.bones_pulled else 0.0,
         "networks_averaged": cfg.ensemble,  # inside the graph, like the flip and grid averaging
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }

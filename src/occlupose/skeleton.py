@@ -43,6 +43,19 @@ def _symmetric_bone_pairs() -> np.ndarray:
 SYMMETRIC_BONES = _symmetric_bone_pairs()
 
 
+def _twin_mean() -> np.ndarray:
+    """(16, 16): per-bone values (a row vector) times it = each left bone and its right twin given their mean,
+    the other bones unchanged."""
+    m = np.eye(len(BONES))
+    left, right = SYMMETRIC_BONES[:, 0], SYMMETRIC_BONES[:, 1]
+    for a, b in ((left, left), (left, right), (right, left), (right, right)):
+        m[a, b] = 0.5
+    return m
+
+
+TWIN_MEAN = _twin_mean()
+
+
 def bone_lengths(poses: np.ndarray) -> np.ndarray:
     """(..., 17, 3) -> (..., 16) bone lengths in the pose's units."""
     return np.linalg.norm(poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :], axis=-1)
