@@ -19,7 +19,9 @@
 # A row with data echoing (TrainConfig.echo, e.g. configs/extra/default_cmu_extra_echo4.yaml) makes `echo` steps
 # per augmented batch: give it `echo` times the STEPS for the same augmentation work. Four such runs at once
 # (STEPS=16000, 3 workers each) made 37.7-38.4 steps/s each on the H100, 153 in all, the GPU 96-99 % busy: with
-# echoing the runs are bound by the GPU, not the CPU (docs/results.md, "Data echoing at the GPU budget").
+# echoing the runs are bound by the GPU, not the CPU (docs/results.md, "Data echoing at the GPU budget"). For a
+# cheaper GPU step, configs/extra/default_cmu_extra_echo4_bf16.yaml runs the network in bfloat16; time it first
+# with `python benchmarks/train_step_speed.py --device cuda` (docs/results.md, "A cheaper GPU step").
 set -u
 STEPS=${STEPS:-4000}; CHANNELS=${CHANNELS:-128}; SPLIT=${SPLIT:-test}; OUT=${OUT:-runs/gpu}
 LIMIT=${LIMIT:-540}; DEVICE=${DEVICE:-cuda}

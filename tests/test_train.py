@@ -244,3 +244,39 @@ def test_echoed_batches_repeat_each_built_batch_every_second_time_mirrored(mocap
     assert torch.equal(mirror_batch(mirrored)["gt_3d"], batch["gt_3d"])  # twice is the identity
     with pytest.raises(ValueError, match="echo"):
         TrainConfig(echo=0)
+
+
+def test_a_non_finite_loss_stops_the_run_before_it_reaches_a_checkpoint(tmp_path, mocap, monkeypatch):
+    """The loss terms are read back only to log and before a checkpoint: a NaN from step 8 on is caught at step
+    10 (a checkpoint), which is not written, and last.pt keeps step 5's finite weights."""
+    import occlupose.losses as L
+
+    real, calls = L.total_loss, []
+
+    def poisoned(*args):
+        calls.append(1)
+        out = real(*args)
+        return out * float("nan") if len(calls) >= 8 else out
+
+    monkeypatch.setattr(L, "total_loss", poisoned)
+    cfg = tiny(data=mocap.path, steps=20, log_every=20, checkpoint_every=5)
+    with pytest.raises(FloatingPointError, match="between steps 6 and 10"):
+        train(cfg, tmp_path / "run", progress=False)
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last.meta["step"] == 5
+    assert all(torch.isfinite(v).all() for v in last.model.state_dict().values())
+
+
+def test_bfloat16_forward_trains_like_float32(tmp_path, mocap):
+    """``precision: bf16`` runs the network under autocast and the losses in float32: the first logged loss is
+    within a few per cent of the float32 run's, and both fall; any other precision is refused."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        train(tiny(data=mocap.path, steps=40, log_every=20, precision=precision), tmp_path / precision,
+              progress=False)
+        runs[precision] = [float(r["loss"]) for r in read_log(tmp_path / precision / "log.csv")]
+    assert runs["bf16"][0] == pytest.approx(runs["fp32"][0], rel=0.05)
+    assert runs["bf16"] != runs["fp32"]  # it really ran in another precision
+    assert all(r[1] < r[0] for r in runs.values())
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")

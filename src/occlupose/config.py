@@ -65,6 +65,7 @@ class ModelConfig:
 
 
 POSE_REGULARIZER = ("off", "2d_only", "all")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ class TrainConfig:
     echo: int = 1
     #: mirror every second echoed copy (off: the same batch repeated; an ablation)
     echo_mirror: bool = True
+    #: what the network's forward pass runs in: "fp32", or "bf16" (torch.autocast to bfloat16; the losses, the
+    #: gradients' weights and the optimiser stay float32) for a cheaper step on a GPU with bfloat16 units (an
+    #: H100); on a CPU without them it is slower
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views", "echo",
@@ -120,6 +125,8 @@ class TrainConfig:
         at_least(self, 0, "threads", "seed", "workers", integer=True)
         positive(self, "lr", "lr_final")
         within(self, 0.0, 1.0, "lr_drop_at")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.pose_regularizer not in POSE_REGULARIZER:
             raise ValueError(f"TrainConfig.pose_regularizer must be one of {POSE_REGULARIZER}, "
                              f"got {self.pose_regularizer!r}")

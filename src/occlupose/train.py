@@ -286,28 +286,34 @@ def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None,
         with open(log_path) as f:
             rows = [r for r in csv.reader(f)][1:]
         t0 -= float(rows[-1][-1]) if rows else 0.0
-    acc: dict[str, float] = {}
+    # the step's loss terms are summed on the device and read back only to log or before a checkpoint: reading
+    # a GPU value every step makes the CPU wait for the GPU and leaves it idle while the next step is queued
+    acc = Terms(start)
     batches = Batches(cfg, data, aug, rank, start, device)
+    # Eq. 8 where a window can lack 3D (or everywhere, "all"); a fully supervised run never computes it
+    regularize = cfg.pose_regularizer == "all" or (cfg.pose_regularizer == "2d_only" and not data.supervised.all())
     done = start
     try:
         for step in bar:
             lr = lr_at(cfg, step)
-            vals = _step(cfg, net, model, disc, opt, opt_d, batches.get(step), lr, step)
-            for k, v in vals.items():
-                acc[k] = acc.get(k, 0.0) + v
+            acc.add(_step(cfg, net, model, disc, opt, opt_d, batches.get(step), lr, regularize))
             done = step + 1
-            if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
-                cnt = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-                mean = {k: v / cnt for k, v in acc.items()}
-                acc = {}
-                writer.writerow([done, lr, *(f"{mean[k]:.6g}" for k in vals), f"{time.time() - t0:.1f}"])
-                log_file.flush()
-                rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
-                bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
-            if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+            log = done % cfg.log_every == 0 or done == cfg.steps
+            save = done % cfg.checkpoint_every == 0 or done == cfg.steps
+            if log or save:
+                acc.check(done)
+            if log:
+                mean = acc.mean()
+                if rank == 0:
+                    writer.writerow([done, lr, *(f"{mean[k]:.6g}" for k in mean), f"{time.time() - t0:.1f}"])
+                    log_file.flush()
+                    rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
+                    bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
+            if rank == 0 and save:
                 save_checkpoint(last, model, cfg, done, _train_state(opt, disc, opt_d))
     except KeyboardInterrupt:
-        if rank == 0 and done > start:  # keep what was learnt: --resume continues from here
+        # keep what was learnt (--resume continues from here), unless a loss went non-finite since the last check
+        if rank == 0 and done > start and acc.ok():
             save_checkpoint(last, model, cfg, done, _train_state(opt, disc, opt_d))
             print(f"\ninterrupted after step {done}: saved {last}; continue with --resume")
         raise
@@ -328,6 +334,46 @@ def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None,
 STEP_TERMS = ("l2d", "mse", "proj", "sym", "adv", "reg", "disc")
 
 
+class Terms:
+    """The loss terms of the steps since the last log, summed where they were computed (on a GPU: no wait for it
+    each step) and read back only to log or to check them before a checkpoint."""
+
+    def __init__(self, checked: int = 0):
+        #: the last step at which every term was seen to be finite
+        self.checked = checked
+        self.sums: torch.Tensor | None = None
+        self.count = 0
+        self._read: list[float] | None = None
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        stacked = torch.stack([values[k].detach().double() for k in ("loss", *STEP_TERMS)])
+        self.sums = stacked if self.sums is None else self.sums + stacked
+        self.count += 1
+        self._read = None
+
+    def _values(self) -> list[float]:
+        if self._read is None:
+            self._read = [] if self.sums is None else self.sums.tolist()  # the one wait for the device
+        return self._read
+
+    def ok(self) -> bool:
+        """Every term since the last log finite (a NaN or inf stays in the sums)."""
+        return all(math.isfinite(v) for v in self._values())
+
+    def check(self, done: int) -> None:
+        """Raise if a term went non-finite since the last log, before it reaches a log or a checkpoint."""
+        if not self.ok():
+            raise FloatingPointError(f"the loss became {self._values()[0]} between steps {self.checked + 1} and "
+                                     f"{done}")
+        self.checked = done
+
+    def mean(self) -> dict[str, float]:
+        """The means since the last log, keyed "loss" and STEP_TERMS; the sums start again."""
+        out = dict(zip(("loss", *STEP_TERMS), (v / max(self.count, 1) for v in self._values())))
+        self.sums, self.count, self._read = None, 0, None
+        return out
+
+
 def _train_state(opt, disc, opt_d) -> dict:
     extra = {"optimizer": opt.state_dict()}
     if disc is not None:
@@ -336,14 +382,18 @@ def _train_state(opt, disc, opt_d) -> dict:
 
 
 def _step(cfg: TrainConfig, net: nn.Module, model: PoseLifter, disc: Discriminator | None, opt, opt_d,
-          batch: dict[str, torch.Tensor], lr: float, step: int) -> dict[str, float]:
-    """One optimisation step of the lifter (Eq. 9) and of the discriminator; the loss terms' values."""
+          batch: dict[str, torch.Tensor], lr: float, regularize: bool) -> dict[str, torch.Tensor]:
+    """One optimisation step of the lifter (Eq. 9) and of the discriminator; the loss terms, as tensors where
+    they were computed (reading them would wait for the device)."""
     w = cfg.weights
     for g in opt.param_groups:
         g["lr"] = lr
     net.train()
     zeta = batch["zeta"]
-    pred_2d, pred_3d = net(batch["x"])
+    x = batch["x"]
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        pred_2d, pred_3d = net(x)
+    pred_2d, pred_3d = pred_2d.float(), pred_3d.float()  # the losses in float32 whatever the network ran in
     l2d = (L.loss_2d_tcn(pred_2d, batch["gt_2d"], batch["flags"]) if cfg.model.use_2d_tcn
            else pred_3d.new_zeros(()))
     fake = disc(pred_3d) if disc is not None else None
@@ -352,15 +402,13 @@ def _step(cfg: TrainConfig, net: nn.Module, model: PoseLifter, disc: Discriminat
         terms["l3d"] = terms["l3d"] - w.alpha * terms["sym"]
     zeta_reg = torch.zeros_like(zeta) if cfg.pose_regularizer == "all" else zeta
     lreg = (L.loss_pose_regularizer(pred_3d, batch["unreliable"], zeta_reg, cfg.augment.cylinder)
-            if cfg.pose_regularizer != "off" and bool((zeta_reg < 0.5).any()) else pred_3d.new_zeros(()))
+            if regularize else pred_3d.new_zeros(()))
     loss = L.total_loss(l2d, terms["l3d"], lreg, w)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"loss became {loss.item()} at step {step}")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
     opt.step()
-    ld = torch.zeros(())
+    ld = loss.new_zeros(())
     if disc is not None:
         for g in opt_d.param_groups:
             g["lr"] = lr
@@ -368,5 +416,5 @@ def _step(cfg: TrainConfig, net: nn.Module, model: PoseLifter, disc: Discriminat
         opt_d.zero_grad(set_to_none=True)
         ld.backward()
         opt_d.step()
-    return {"loss": loss.item(), "l2d": l2d.item(), "mse": terms["mse"].item(), "proj": terms["proj"].item(),
-            "sym": terms["sym"].item(), "adv": terms["adv"].item(), "reg": lreg.item(), "disc": ld.item()}
+    return {"loss": loss, "l2d": l2d, "mse": terms["mse"], "proj": terms["proj"], "sym": terms["sym"],
+            "adv": terms["adv"], "reg": lreg, "disc": ld}
