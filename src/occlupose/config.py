@@ -16,7 +16,7 @@ from .augment import AugmentConfig
 from .encoding import InputEncoding
 from .losses import LossWeights
 from .models import TCNConfig
-from .validate import at_least, positive, within
+from .validate import at_least, one_of, positive, within
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,8 @@ class TrainConfig:
         at_least(self, 0, "threads", "seed", "workers", integer=True)
         positive(self, "lr", "lr_final")
         within(self, 0.0, 1.0, "lr_drop_at")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"TrainConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.pose_regularizer not in POSE_REGULARIZER:
-            raise ValueError(f"TrainConfig.pose_regularizer must be one of {POSE_REGULARIZER}, "
-                             f"got {self.pose_regularizer!r}")
+        one_of(self, "precision", PRECISIONS)
+        one_of(self, "pose_regularizer", POSE_REGULARIZER)
 
 
 def _convert(tp, value, where: str):

@@ -31,7 +31,7 @@ import torch
 from torch.nn import functional as F
 
 from .occlusion import OcclusionFilterConfig, normalize_2d
-from .validate import at_least, positive, within
+from .validate import at_least, one_of, positive, within
 
 MODES = ("paper", "soft", "unaware", "gated")
 #: modes that zero and flag the keypoints below b (the paper's "missing")
@@ -64,8 +64,7 @@ class InputEncoding:
     confidence_frames: int = 1
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"InputEncoding.mode must be one of {MODES}, got {self.mode!r}")
+        one_of(self, "mode", MODES)
         within(self, 0.0, 1.0, "threshold")
         positive(self, "sigma")
         at_least(self, 1, "min_joints", "causal_window", "flag_frames", "confidence_frames", integer=True)

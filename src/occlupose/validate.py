@@ -36,6 +36,11 @@ def within(obj, lo: float, hi: float, *names: str) -> None:
             _fail(obj, n, f"in [{lo}, {hi}]", getattr(obj, n))
 
 
+def one_of(obj, name: str, choices: tuple) -> None:
+    if getattr(obj, name) not in choices:
+        _fail(obj, name, f"one of {choices}", getattr(obj, name))
+
+
 def ordered(obj, low: str, high: str) -> None:
     if getattr(obj, low) > getattr(obj, high):
         raise ValueError(f"{type(obj).__name__}: {low} ({getattr(obj, low)}) must not exceed {high} "
