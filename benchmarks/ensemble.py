@@ -22,7 +22,7 @@ from ablation import HELDOUT_BODIES, VAL_SUBJECTS, heldout_bodies  # this folder
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.evaluate import evaluate_model
-from occlupose.lifter import combine, load_checkpoint, with_test_time
+from occlupose.lifter import combine, load_checkpoint, test_time_options, with_test_time
 
 COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
 
@@ -73,9 +73,7 @@ def main() -> None:
                 mean = {c: sum(r[c] for r in alone) / len(alone) for c in COLUMNS}
                 print("| mean of the lifters alone | " + " | ".join(f"{mean[c]:.1f}" for c in COLUMNS) + " | |")
             print(f"| {name} | " + " | ".join(f"{row[c]:.1f}" for c in COLUMNS) + f" | {seconds:.0f} |", flush=True)
-    extra = "".join(f" {o}" for o, on in (("--flip", args.flip), ("--grid", args.grid)) if on)
-    extra += f" --confidence-frames {args.confidence_frames}" if args.confidence_frames else ""
-    extra += f" --bones {args.bones:g}" if args.bones is not None else ""
+    extra = test_time_options(args.flip, args.grid, args.confidence_frames, args.bones)
     print(f"\nrerun: python benchmarks/ensemble.py {' '.join(args.runs)} --split {args.split} --views {args.views}"
           f"{extra}")
 

@@ -205,35 +205,54 @@ def _descends(j: int, ancestor: int) -> bool:
     return False
 
 
-def test_bones_pulled_match_numpys_median_and_apply_only_off_line(tiny_checkpoint):
-    """Batched torch equals numpy's median (even and odd T) through skeleton.scale_bones; ``infer`` applies it
-    when the config asks and the model is not causal; an out-of-range share is refused."""
+def test_bones_pulled_match_numpys_median_off_line_and_live(tiny_checkpoint, monkeypatch):
+    """Batched torch equals numpy's median (even and odd T) through skeleton.scale_bones, over the sequence and,
+    for a causal model, over the last frames (in blocks of frames or not); ``infer`` applies it when the config
+    asks, and a causal model's pulled pose at a frame does not change with later frames; an out-of-range share
+    is refused."""
     from dataclasses import replace
 
+    import occlupose.lifter as lifter_module
     from occlupose.config import ModelConfig
     from occlupose.lifter import PoseLifter, pull_bones
     from occlupose.models import TCNConfig
     from occlupose.skeleton import SYMMETRIC_BONES, bone_lengths, scale_bones
 
+    def shared(target):  # a left bone and its right twin: the mean of their medians
+        twins = target[..., SYMMETRIC_BONES].mean(-1)
+        target[..., SYMMETRIC_BONES[:, 0]] = target[..., SYMMETRIC_BONES[:, 1]] = twins
+        return target
+
     rng = np.random.default_rng(1)
     for t in (1, 6, 7):
         poses = rng.normal(size=(2, t, 17, 3))
         lengths = bone_lengths(poses)
-        target = np.median(lengths, axis=1)
-        twins = target[:, SYMMETRIC_BONES].mean(-1)
-        target[:, SYMMETRIC_BONES[:, 0]] = target[:, SYMMETRIC_BONES[:, 1]] = twins
-        want = scale_bones(poses, (target[:, None] / lengths) ** 0.3)
+        want = scale_bones(poses, (shared(np.median(lengths, axis=1))[:, None] / lengths) ** 0.3)
         np.testing.assert_allclose(pull_bones(torch.from_numpy(poses), 0.3).numpy(), want, atol=1e-10)
+    poses = rng.normal(size=(2, 23, 17, 3))
+    lengths = bone_lengths(poses)
+    target = shared(np.stack([np.median(lengths[:, max(0, i - 4):i + 1], axis=1) for i in range(23)], 1))
+    want = scale_bones(poses, (target / lengths) ** 0.5)  # each frame: the median of it and the 4 before it
+    for block in (2048, 7):
+        monkeypatch.setattr(lifter_module, "RUNNING_BLOCK", block)
+        np.testing.assert_allclose(pull_bones(torch.from_numpy(poses), 0.5, window=5).numpy(), want, atol=1e-10)
     model = load_checkpoint(tiny_checkpoint).model
     x = torch.from_numpy(prepare_input(model, rng.uniform(100, 400, (1, 30, 17, 2)), rng.random((1, 30, 17))).x)
     with torch.no_grad():
         plain = model.infer(x)
         model.cfg = replace(model.cfg, bone_test=0.5)
         torch.testing.assert_close(model.infer(x), pull_bones(plain, 0.5), atol=1e-6, rtol=0)
+        torch.testing.assert_close(model.infer(x, pull=False), plain, atol=0, rtol=0)
         causal = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8, causal=True))).eval()
         before = causal.infer(x)
         causal.cfg = replace(causal.cfg, bone_test=0.5)
-        torch.testing.assert_close(causal.infer(x), before, atol=0, rtol=0)
+        pulled = causal.infer(x)
+        window = causal.cfg.encoding.causal_window
+        torch.testing.assert_close(pulled, pull_bones(before, 0.5, window=window), atol=1e-6, rtol=0)
+        assert (pulled - before).abs().max() > 1e-4  # it did move the bones
+        later = x.clone()
+        later[:, 20:] = torch.flip(later[:, 20:], [1])  # other frames after frame 19
+        torch.testing.assert_close(causal.infer(later)[:, :20], pulled[:, :20], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="bone_test"):
         ModelConfig(bone_test=1.5)
 

@@ -24,7 +24,7 @@ def _session(path):
 
 @pytest.mark.parametrize("use_2d_tcn, causal, shift, ensemble, bones",
                          [(False, False, False, 1, 0.0), (True, False, False, 1, 0.0), (False, True, False, 1, 0.0),
-                          (False, False, True, 1, 0.0), (True, False, True, 2, 0.5)])
+                          (False, False, True, 1, 0.0), (True, False, True, 2, 0.5), (False, True, False, 1, 0.5)])
 def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, ensemble, bones):
     torch.manual_seed(0)
     cfg = ModelConfig(tcn=TCNConfig(channels=16, causal=causal), use_2d_tcn=use_2d_tcn, flip_test=True,
@@ -33,7 +33,9 @@ def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, 
     model = PoseLifter(cfg).eval()
     sess = _session(export_lifter_onnx(model, tmp_path / "m.onnx"))
     rng = np.random.default_rng(1)
-    for t in (1, 4, 6, 37):  # lengths below, at and off the multiple of 4 the TCN pads to (even and odd: medians)
+    # lengths below, at and off the multiple of 4 the TCN pads to (even and odd: medians); past a causal model's
+    # bone window (128 frames)
+    for t in (1, 4, 6, 37, 150) if causal else (1, 4, 6, 37):
         x = rng.normal(size=(2, t, 17, 3)).astype(np.float32)
         with torch.no_grad():
             ref = model.infer(torch.from_numpy(x)).numpy()
@@ -86,3 +88,4 @@ def test_contract_states_the_missing_flag_vote():
         terms = contract(loaded)
         assert says in terms["input"]["reliable"]
         assert InputEncoding(**terms["encoding"]) == enc
+        assert terms["bone_pull_window"] == (enc.causal_window if causal else None)  # the pull's, where on

@@ -25,19 +25,22 @@ def sequence(t: int = 240, seed: int = 0):
     return kp, conf
 
 
-@pytest.mark.parametrize("fps, confidence_frames", [(50.0, 1), (30.0, 1), (24.0, 1), (30.0, 5)])
-def test_stream_equals_lifting_the_whole_sequence(causal, fps, confidence_frames, monkeypatch):
+@pytest.mark.parametrize("fps, confidence_frames, bones",
+                         [(50.0, 1, 0.0), (30.0, 1, 0.0), (24.0, 1, 0.5), (30.0, 5, 0.5), (7.0, 1, 0.5)])
+def test_stream_equals_lifting_the_whole_sequence(causal, fps, confidence_frames, bones, monkeypatch):
+    """Also with the bone pull over the last 128 model frames (240 input frames are 400-1700 of them), and at
+    7 fps, where each input frame makes 7-8 model frames (each must be lifted for the pull's window)."""
     from dataclasses import replace
 
     enc = replace(causal.cfg.encoding, confidence_frames=confidence_frames)  # C* averaged over the frames before
-    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, encoding=enc))
+    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, encoding=enc, bone_test=bones))
     kp, conf = sequence()
     times = np.arange(len(kp)) / fps
     whole = lift(causal, kp, conf, times=times)
     stream = CausalStream(causal, receptive_field(causal))
     live = np.stack([stream.push(t, kp[i], conf[i]) for i, t in enumerate(times)])
     on_grid = np.isclose(times * causal.cfg.fps, np.round(times * causal.cfg.fps))
-    assert on_grid.sum() >= len(kp) // 12  # 24 fps meets the 50 fps grid every 12th frame
+    assert on_grid.sum() >= len(kp) // 12  # 24 fps meets the 50 fps grid every 12th frame, 7 fps every 7th
     # where the frame is a model frame, the very same numbers (up to float32 rounding)
     np.testing.assert_allclose(live[on_grid], whole[on_grid], atol=1e-5)
     # the whole-sequence pose changes with the frames after it: the stream's never does (it saw none)

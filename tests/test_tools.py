@@ -70,3 +70,33 @@ def test_each_packaged_model_is_what_its_cards_training_command_trains():
         recipe = re.search(r"occlupose train --config (\S+)", command).group(1)
         shipped = load_checkpoint(name).config
         assert weights_config(shipped) == weights_config(load_config(root / recipe)), (name, recipe)
+
+
+def test_set_test_time_keeps_the_weights_and_rescores_the_card(tmp_path):
+    """A packaged model's bone pull changed: the same float16 weights, the new setting, the card's metrics rows
+    and command updated; asking again for what it already has changes nothing."""
+    import shutil
+
+    from occlupose.lifter import test_time_options
+
+    assert test_time_options(True, True, 5, 0.5) == " --flip --grid --confidence-frames 5 --bones 0.5"
+    assert test_time_options() == ""
+    weights = ROOT / "src" / "occlupose" / "weights"
+    for f in ("causal.pt", "causal.md"):
+        shutil.copy(weights / f, tmp_path / f)
+    card_before = (tmp_path / "causal.md").read_text()
+    command = [sys.executable, str(ROOT / "tools" / "set_test_time.py"), "causal", "--bones", "0.2", "--views", "1",
+               "--weights", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    before, after = load_checkpoint("causal"), load_checkpoint(tmp_path / "causal.pt")
+    assert after.model.cfg.bone_test == 0.2 and after.meta["step"] == before.meta["step"]
+    for k, v in before.model.state_dict().items():
+        assert torch.equal(after.model.state_dict()[k], v), k
+    card = (tmp_path / "causal.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith("| detector-like 2D |"))
+    assert row not in card_before  # rescored with 1 view and another share
+    assert "python tools/set_test_time.py causal --bones 0.2 --views 1\n```" in card
+    assert card.rstrip().endswith("The metrics above are with them.")
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode != 0 and "nothing to change" in again.stderr

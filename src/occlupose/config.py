@@ -44,8 +44,9 @@ class ModelConfig:
     ensemble: int = 1
     #: at inference, pull each bone's length this share of the way (in log scale: 0.5 = halfway between the two
     #: ratios) toward the sequence's own median length, a left bone and its right twin sharing one: one body for
-    #: the whole sequence. Not for a causal model, which has no whole sequence. 0 = off; the shipped model 0.5,
-    #: chosen on validation (docs/results.md, "One body per sequence")
+    #: the whole sequence. A causal model, which has no whole sequence, pulls toward the median over its last
+    #: ``encoding.causal_window`` frames (no output depends on a later frame). 0 = off; both shipped models 0.5,
+    #: chosen on validation (docs/results.md, "One body per sequence" and "... for the causal lifter")
     bone_test: float = 0.0
 
     def __post_init__(self) -> None:
@@ -60,8 +61,8 @@ class ModelConfig:
 
     @property
     def bones_pulled(self) -> bool:
-        """``bone_test`` where it applies: not for a causal model."""
-        return self.bone_test > 0 and not self.tcn.causal
+        """``bone_test`` is on (over the sequence, or a causal model's last frames)."""
+        return self.bone_test > 0
 
 
 POSE_REGULARIZER = ("off", "2d_only", "all")

@@ -223,14 +223,16 @@ def _fill_missing_torch(values: torch.Tensor, valid: torch.Tensor) -> torch.Tens
     return torch.where(valid[..., None], values, vp + w * (vn - vp))
 
 
-def _nanmedian_torch(v: torch.Tensor) -> torch.Tensor:
+def nanmedian_torch(v: torch.Tensor) -> torch.Tensor:
     """numpy's nanmedian over the last axis (the mean of the two middle values for an even count; NaN if
-    none), which torch.nanmedian is not (it takes the lower one)."""
-    n = (~torch.isnan(v)).sum(-1)
-    s = torch.sort(torch.where(torch.isnan(v), torch.full_like(v, float("inf")), v), -1).values
+    none), which torch.nanmedian is not (it takes the lower one). Filled with masked_fill, not full_like, which an
+    ONNX export folds into a constant of the traced shape."""
+    nan = torch.isnan(v)
+    n = (~nan).sum(-1)
+    s = torch.sort(v.masked_fill(nan, float("inf")), -1).values
     lo = torch.gather(s, -1, ((n - 1).clamp_min(0) // 2)[..., None])[..., 0]
     hi = torch.gather(s, -1, (n // 2).clamp_max(v.shape[-1] - 1)[..., None])[..., 0]
-    return torch.where(n > 0, (lo + hi) / 2, torch.full_like(lo, float("nan")))
+    return ((lo + hi) / 2).masked_fill(n == 0, float("nan"))
 
 
 def normalize_2d_torch(kp: torch.Tensor, reliable: torch.Tensor, min_joints: int = 6
@@ -248,7 +250,7 @@ def normalize_2d_torch(kp: torch.Tensor, reliable: torch.Tensor, min_joints: int
     rms = ((d2 * w).sum(-1) / n_rel.clamp_min(1).to(kp.dtype)).clamp_min(1e-24).sqrt()
     good = n_rel >= min_joints
     good = torch.where(good.any(-1, keepdim=True), good, n_rel > 0)
-    scale = _nanmedian_torch(torch.where(good, rms, torch.full_like(rms, float("nan"))))
+    scale = nanmedian_torch(torch.where(good, rms, torch.full_like(rms, float("nan"))))
     scale = torch.where(torch.isfinite(scale) & (scale > 1e-9), scale, torch.ones_like(scale))
     return (kp - centre[..., None, :]) / scale[..., None, None, None], centre, scale
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
-from .encoding import DROPPING, Encoded, encode
+from .encoding import DROPPING, Encoded, encode, nanmedian_torch
 from .models import STRIDE_GRID, TCN, Lifter3D
 from .safeio import atomic_file
 from .skeleton import ANCESTRY, BONES, FLIP_PERMUTATION, ROOT, TWIN_MEAN
@@ -71,13 +71,15 @@ class PoseLifter(nn.Module):
             smooth = x[..., :2]
         return smooth, tcn3d(x)
 
-    def infer(self, x: torch.Tensor) -> torch.Tensor:
+    def infer(self, x: torch.Tensor, pull: bool = True) -> torch.Tensor:
         """(B, T, 17, 3) input -> (B, T, 17, 3) poses for use (not training), all variants in one batch (one
         pass of per-layer overhead, which dominates for the short windows of live use). With ``cfg.flip_test``
         the mean of the prediction and the mirrored prediction for the mirrored input (the person seen in a
         mirror has the same pose with left and right swapped), which averages out some of the network's
         asymmetric error. With ``cfg.shift_test`` (not for a causal model) also the mean over the sequence
-        started at each place of the stride grid: edge frames repeated 0-3 times before it and 3-0 after."""
+        started at each place of the stride grid: edge frames repeated 0-3 times before it and 3-0 after. With
+        ``cfg.bone_test`` (and ``pull``) bone lengths pulled toward their median (:func:`pull_bones`): over the
+        sequence, or for a causal model over the last ``cfg.encoding.causal_window`` frames."""
         b, t = x.shape[:2]
         variants = [x]
         if self.cfg.flip_test:
@@ -97,24 +99,53 @@ class PoseLifter(nn.Module):
             half = len(out) // 2
             out = torch.cat([out[:half], out[half:][..., FLIP_PERMUTATION, :] * mirror])
         out = out.mean(0)
-        return pull_bones(out, self.cfg.bone_test) if self.cfg.bones_pulled else out
+        if not (pull and self.cfg.bones_pulled):
+            return out
+        return pull_bones(out, self.cfg.bone_test, self.cfg.encoding.causal_window if self.cfg.tcn.causal else None)
 
 
-def pull_bones(poses: torch.Tensor, share: float) -> torch.Tensor:
+def pull_bones(poses: torch.Tensor, share: float, window: int | None = None) -> torch.Tensor:
     """(B, T, 17, 3) poses -> the same with each bone's length pulled ``share`` of the way (in log scale) toward
     its median over the T frames, a left bone and its right twin sharing the mean of their medians; directions
     and the root kept. Why: a person's bones do not change length, but a lifter's guesses do from frame to frame
     (most where a joint is hidden), and the sequence's median is a steadier estimate of the body than any frame.
-    Medians as numpy's (the mean of the two middle values for an even T)."""
+    ``window`` (a causal model's): each frame's median over the last ``window`` frames, itself included (fewer at
+    the start), so no frame's pose depends on a later one. Medians as numpy's (the mean of the two middle values
+    for an even count)."""
     bones = poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :]  # (B, T, 16, 3)
     length = bones.norm(dim=-1)  # (B, T, 16)
-    ordered = length.sort(dim=1).values
-    t = poses.shape[1]
-    target = (ordered[:, (t - 1) // 2] + ordered[:, t // 2]) / 2  # (B, 16)
+    if window is None:
+        ordered = length.sort(dim=1).values
+        t = poses.shape[1]
+        target = (ordered[:, (t - 1) // 2] + ordered[:, t // 2]) / 2  # (B, 16)
+        target = target[:, None]
+    else:
+        target = running_median(length, window)  # (B, T, 16)
     target = target @ torch.as_tensor(TWIN_MEAN, dtype=poses.dtype, device=poses.device)
-    scale = (target[:, None] / length.clamp_min(1e-6)) ** share  # (B, T, 16)
+    scale = (target / length.clamp_min(1e-6)) ** share  # (B, T, 16)
     ancestry = torch.as_tensor(ANCESTRY, dtype=poses.dtype, device=poses.device)
     return poses[..., ROOT:ROOT + 1, :] + torch.einsum("jb,ntbd->ntjd", ancestry, bones * scale[..., None])
+
+
+#: frames per block of :func:`running_median` (bounds its memory on a long video: block x window x 16 values)
+RUNNING_BLOCK = 2048
+
+
+def running_median(values: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, T, N) -> (B, T, N): at each frame the median over the last ``window`` frames, itself included (fewer
+    at the start), as numpy's: every frame's window gathered at once, in blocks of frames (bounded memory)."""
+    t = values.shape[1]
+    nan = values[:, :1] * float("nan")  # (B, 1, N), computed from the input so that B stays dynamic in ONNX
+    padded = torch.cat([nan.expand(-1, window - 1, -1), values], 1) if window > 1 else values  # (B, window-1+T, N)
+    # (T, window): frame i's window in padded. The frame numbers are counted from the data (True for every frame,
+    # NaN or not), not arange(T) or ones_like, which an ONNX export folds into constants of the traced length
+    first = values[0, :, 0]
+    frames = ((first == first) | (first != first)).long().cumsum(0) - 1
+    index = frames[:, None] + torch.arange(window, device=values.device)[None]
+    if torch.onnx.is_in_onnx_export():  # T unknown when traced: one block (a slice would fix its length)
+        return nanmedian_torch(padded[:, index].transpose(-1, -2))
+    return torch.cat([nanmedian_torch(padded[:, index[s:s + RUNNING_BLOCK]].transpose(-1, -2))
+                      for s in range(0, t, RUNNING_BLOCK)], 1)
 
 
 def _repeat_edges(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
@@ -211,6 +242,15 @@ def with_test_time(cfg: ModelConfig, flip: bool = False, grid: bool = False,
     if confidence_frames:
         cfg = replace(cfg, encoding=replace(cfg.encoding, confidence_frames=confidence_frames))
     return cfg
+
+
+def test_time_options(flip: bool = False, grid: bool = False, confidence_frames: int | None = None,
+                      bones: float | None = None) -> str:
+    """The command-line options (" --flip --grid ...") that ask for :func:`with_test_time`'s settings, for the
+    rerun line a benchmark or tool prints."""
+    text = "".join(f" {option}" for option, on in (("--flip", flip), ("--grid", grid)) if on)
+    text += f" --confidence-frames {confidence_frames}" if confidence_frames else ""
+    return text + (f" --bones {bones:g}" if bones is not None else "")
 
 
 def weight_design(cfg: ModelConfig) -> ModelConfig:

@@ -111,8 +111,10 @@ def contract(loaded: LoadedModel) -> dict:
         "causal": bool(cfg.tcn.causal),
         "flip_averaging": bool(cfg.flip_test),
         "grid_averaging": cfg.grid_averaged,
-        # inside the graph too: each bone's length pulled this share toward its median over the frames fed
+        # inside the graph too: each bone's length pulled this share toward its median over the frames fed (a causal
+        # model's: over the last bone_pull_window of them, up to each frame)
         "bone_pull": cfg.bone_test if cfg.bones_pulled else 0.0,
+        "bone_pull_window": enc.causal_window if cfg.tcn.causal else None,
         "networks_averaged": cfg.ensemble,  # inside the graph, like the flip and grid averaging
         "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
     }

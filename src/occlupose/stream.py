@@ -9,7 +9,10 @@ newest frame). :class:`CausalStream` keeps the sequence's own grid: each new fra
 fall before it (interpolated from the frame before, as the resampling does), encodes them from a running
 state, and runs the TCN over the last receptive field with a start aligned to the grid. The result at each
 model frame is the whole-sequence result (tested to 1e-5 m); at the input frame it is the model frame at or
-just before it (at most 20 ms old: the whole-sequence resampling would interpolate towards the next one).
+just before it (at most 20 ms old: the whole-sequence resampling would interpolate towards the next one). With
+the model's bone pull (``bone_test``), the lengths of every model frame's unpulled pose go into a running window
+of ``encoding.causal_window`` frames, and the newest pose is pulled toward their median, as the whole sequence's
+:func:`lifter.pull_bones` does with that window.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from .encoding import InputEncoding, _channels, _clean, average_confidence
 from .lifter import drop_placeholders
 from .models import STRIDE_GRID  # windows start on multiples of this, as the whole sequence's grid does
+from .skeleton import TWIN_MEAN, bone_lengths, scale_bones
 
 
 def receptive_field(model, length: int = 512) -> int:
@@ -91,8 +95,11 @@ class CausalStream:
         self.threshold = model.cfg.encoding.threshold if threshold is None else float(threshold)
         self.encoder = _CausalEncoder(replace(model.cfg.encoding, threshold=self.threshold))
         self.dt = 1.0 / model.cfg.fps
-        span = receptive + STRIDE_GRID - 1  # the longest window: a receptive field from a grid-aligned start
-        self.inputs: deque = deque(maxlen=span)  # encoded model frames
+        # the longest window: a receptive field from a grid-aligned start (more frames are held during a push
+        # that makes several model frames, so that each of them gets its whole receptive field)
+        self.span = receptive + STRIDE_GRID - 1
+        self.inputs: deque = deque()  # encoded model frames, the last span of them between pushes
+        self.lengths: deque = deque(maxlen=model.cfg.encoding.causal_window)  # (16,) unpulled bone lengths
         self.t0: float | None = None
         self.count = 0  # model frames made so far
         self.prev: tuple | None = None  # (time, kp, conf, reliable) of the last input frame
@@ -144,10 +151,18 @@ class CausalStream:
             fresh += 1
         self.prev = (float(time), kp, conf, rel)
         if fresh:
-            last = self.count - 1
-            start = max(0, (last - self.receptive + 1) // STRIDE_GRID * STRIDE_GRID)
+            first = self.count - fresh  # every new model frame's pose, each from a whole receptive field
+            start = max(0, (first - self.receptive + 1) // STRIDE_GRID * STRIDE_GRID)
             window = list(self.inputs)[start - (self.count - len(self.inputs)):]
             x = torch.from_numpy(np.stack(window)[None]).to(self.device)
             with torch.no_grad():
-                self.pose = self.model.infer(x)[0, -1].cpu().numpy().astype(np.float64)
+                poses = self.model.infer(x, pull=False)[0, -fresh:].cpu().numpy().astype(np.float64)
+            while len(self.inputs) > self.span:
+                self.inputs.popleft()
+            self.lengths.extend(bone_lengths(poses))
+            self.pose = poses[-1]
+            if self.model.cfg.bones_pulled:
+                target = np.median(np.stack(self.lengths), 0) @ TWIN_MEAN
+                scale = (target / np.maximum(bone_lengths(self.pose), 1e-6)) ** self.model.cfg.bone_test
+                self.pose = scale_bones(self.pose, scale)
         return self.pose.astype(np.float32)
