@@ -302,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     flip.add_argument("--flip", action="store_true", help="with test-time flip averaging (model.flip_test)")
     e.add_argument("--grid", action="store_true", help="with test-time stride-grid averaging (model.shift_test)")
     e.add_argument("--bones", type=float, metavar="SHARE",
-                   help="pull bone lengths this share of the way toward each sequence's median (model.bone_test; "
-                        "0 = off; default: the model's config)")
+                   help="pull bone lengths this share of the way toward each sequence's median (a causal model's: "
+                        "over its last frames; model.bone_test; 0 = off; default: the model's config)")
     e.add_argument("--data", help="mocap .npz")
     e.add_argument("--h36m", help="folder or data_3d_h36m.npz in the VideoPose3D layout (tests on S9, S11)")
     e.add_argument("--allow-pickle", action="store_true",
