@@ -129,6 +129,8 @@ def main() -> None:
     what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
             "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
             "and the ones before it")
+    name_option = "" if args.name == "default" else f" --name {args.name}"
+    ensemble = "".join(f" --ensemble {r}" for r in args.ensemble)
     card = f"""# Model card: {shipped.name}
 
 {what}, trained with the recipe `{cfg.name}` ({parts}, {count_parameters(shipped.model):,} parameters,
@@ -145,7 +147,7 @@ Test subjects {", ".join(mocap.subjects("test"))} were never used for training o
 ## Command
 ```
 {args.command or f"occlupose train --config configs/default.yaml -o {run}"}
-python tools/ship_model.py {run} --views {args.views}{test_time}{"".join(f" --ensemble {r}" for r in args.ensemble)}
+python tools/ship_model.py {run}{name_option} --views {args.views}{test_time}{ensemble}
 ```
 Final checkpoint written at commit `{commit}`; {loaded.meta["step"]} steps, {minutes:.0f} minutes on {args.hardware}.
 {args.history}
