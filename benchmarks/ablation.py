@@ -94,6 +94,20 @@ def heldout_bodies(name: str) -> tuple:
     return mocap, mocap.keys("train", subjects=HELDOUT_BODIES[name])
 
 
+def scoring_sets(configs: list[TrainConfig], mocap, split: str) -> dict[str, tuple]:
+    """{title: (Mocap, clip keys)} where lifters trained with ``configs`` are scored: "test": the test subjects;
+    "val": the validation subjects unless a config trained on them, and each held-out body that no config's
+    training files hold."""
+    if split == "test":
+        return {"test subjects": (mocap, mocap.keys("test"))}
+    trained = set().union(*(c.subjects or mocap.subjects("train") for c in configs))  # all, unless listed
+    where = {} if set(VAL_SUBJECTS) & trained else {
+        "validation subjects " + ", ".join(VAL_SUBJECTS): (mocap, mocap.keys("train", list(VAL_SUBJECTS)))}
+    extra = set().union(*(c.extra_data for c in configs))
+    where.update({f"held-out bodies: {n}": heldout_bodies(n) for n in HELDOUT_BODIES if n not in extra})
+    return where
+
+
 def for_split(cfg: TrainConfig, split: str) -> TrainConfig:
     """``val``: train without the validation subjects; ``test``: the config as it is."""
     if split == "test":

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 import torch
-from ablation import HELDOUT_BODIES, VAL_SUBJECTS, heldout_bodies  # this folder is on the path: run as a script
+from ablation import scoring_sets  # this folder is on the path: run as a script
 
 from occlupose.data import load_mocap
 from occlupose.deps import environment
@@ -42,15 +42,7 @@ def main() -> None:
     if args.no_flip:
         model.cfg = replace(model.cfg, flip_test=False)
     mocap = load_mocap(cfg.data)
-    if args.split == "test":
-        where = {"test subjects": (mocap, None)}
-    else:
-        where = {}
-        trained = set(cfg.subjects) if cfg.subjects else set(mocap.subjects("train"))  # all, unless listed
-        if not set(VAL_SUBJECTS) & trained:
-            where["validation subjects " + ", ".join(VAL_SUBJECTS)] = (mocap, mocap.keys("train", list(VAL_SUBJECTS)))
-        where.update({f"held-out bodies: {name}": heldout_bodies(name) for name in HELDOUT_BODIES
-                      if name not in cfg.extra_data})
+    where = scoring_sets([cfg], mocap, args.split)
     window = f"its last {model.cfg.encoding.causal_window} frames" if model.cfg.tcn.causal else "the sequence"
     print(f"environment: {environment()}\nlifter: {args.checkpoint} ({'causal' if model.cfg.tcn.causal else 'offline'}"
           f", flip averaging {'on' if model.cfg.flip_test else 'off'}); each bone pulled toward its median over "

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ablation import HELDOUT_BODIES, VAL_SUBJECTS, heldout_bodies  # this folder is on the path: run as a script
+from ablation import scoring_sets  # this folder is on the path: run as a script
 
 from occlupose.camera import rot_x
 from occlupose.data import load_mocap
@@ -141,14 +141,7 @@ def main() -> None:
     model.eval()
     cfg = loaded[0].config
     mocap = load_mocap(cfg.data)
-    if args.split == "test":
-        where = {"test subjects": (mocap, mocap.keys("test"))}
-    else:
-        trained = set(cfg.subjects) if cfg.subjects else set(mocap.subjects("train"))
-        where = {} if set(VAL_SUBJECTS) & trained else {
-            "validation subjects " + ", ".join(VAL_SUBJECTS): (mocap, mocap.keys("train", list(VAL_SUBJECTS)))}
-        trained_on = set().union(*(m.config.extra_data for m in loaded))
-        where.update({f"held-out bodies: {n}": heldout_bodies(n) for n in HELDOUT_BODIES if n not in trained_on})
+    where = scoring_sets([m.config for m in loaded], mocap, args.split)
     print(f"environment: {environment()}\nlifter: {' + '.join(args.runs)}")
     for title, (data, keys) in where.items():
         preds, rolled, gts, occ = lifted(model, data, keys, args.views, args.roll)

@@ -115,10 +115,7 @@ def pull_bones(poses: torch.Tensor, share: float, window: int | None = None) -> 
     bones = poses[..., BONES[:, 1], :] - poses[..., BONES[:, 0], :]  # (B, T, 16, 3)
     length = bones.norm(dim=-1)  # (B, T, 16)
     if window is None:
-        ordered = length.sort(dim=1).values
-        t = poses.shape[1]
-        target = (ordered[:, (t - 1) // 2] + ordered[:, t // 2]) / 2  # (B, 16)
-        target = target[:, None]
+        target = nanmedian_torch(length.transpose(1, 2))[:, None]  # (B, 1, 16)
     else:
         target = running_median(length, window)  # (B, T, 16)
     target = target @ torch.as_tensor(TWIN_MEAN, dtype=poses.dtype, device=poses.device)

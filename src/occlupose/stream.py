@@ -159,10 +159,11 @@ class CausalStream:
                 poses = self.model.infer(x, pull=False)[0, -fresh:].cpu().numpy().astype(np.float64)
             while len(self.inputs) > self.span:
                 self.inputs.popleft()
-            self.lengths.extend(bone_lengths(poses))
+            lengths = bone_lengths(poses)  # (fresh, 16)
+            self.lengths.extend(lengths)
             self.pose = poses[-1]
             if self.model.cfg.bones_pulled:
                 target = np.median(np.stack(self.lengths), 0) @ TWIN_MEAN
-                scale = (target / np.maximum(bone_lengths(self.pose), 1e-6)) ** self.model.cfg.bone_test
+                scale = (target / np.maximum(lengths[-1], 1e-6)) ** self.model.cfg.bone_test
                 self.pose = scale_bones(self.pose, scale)
         return self.pose.astype(np.float32)
