@@ -27,7 +27,7 @@ from occlupose.camera import rot_x
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.evaluate import EVAL_AUGMENT, EVAL_SEED, test_inputs
-from occlupose.lifter import combine, load_checkpoint, prepare_input, test_time_options, with_test_time
+from occlupose.lifter import combine, encode_in_view, load_checkpoint, test_time_options, turn_by_ray, with_test_time
 from occlupose.metrics import mpjpe, p_mpjpe, root_relative, rotation_fit
 from occlupose.skeleton import bone_lengths, scale_bones
 
@@ -40,8 +40,15 @@ def lifted(model, data, keys, views: int, roll_deg: float) -> tuple[dict, dict, 
     occluded joints."""
     preds, turned, gts, occ = {}, defaultdict(list), {}, {}
     for name, batch in test_inputs(data, keys, views, EVAL_AUGMENT, EVAL_SEED, model.cfg.encoding.filter):
-        x = prepare_input(model, batch.det_2d, batch.conf).x
-        preds[name] = model.infer(torch.from_numpy(x))[0].numpy().astype(np.float64)
+        pinhole = np.isfinite(batch.root[:, 0, 0])
+        enc, centre = encode_in_view(model.cfg, batch.det_2d, batch.conf, pinhole)
+        x = enc.x
+
+        def camera_frame(p: np.ndarray, centre=centre, pinhole=pinhole) -> np.ndarray:
+            """A ray-frame model's 3D turned back by its ray."""
+            return turn_by_ray(p, centre[0], pinhole[0], True) if model.cfg.ray_frame else p
+
+        preds[name] = camera_frame(model.infer(torch.from_numpy(x))[0].numpy().astype(np.float64))
         for sign in (-1, 1) if roll_deg else ():
             a = np.radians(sign * roll_deg)
             r2 = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
@@ -49,7 +56,7 @@ def lifted(model, data, keys, views: int, roll_deg: float) -> tuple[dict, dict, 
             xr[..., :2] = x[..., :2] @ r2.T.astype(np.float32)  # the 2D turned about its centre
             r3 = np.eye(3)
             r3[:2, :2] = r2
-            turned[name].append(model.infer(torch.from_numpy(xr))[0].numpy() @ r3)  # the 3D turned back
+            turned[name].append(camera_frame(model.infer(torch.from_numpy(xr))[0].numpy() @ r3))  # turned back
         gts[name], occ[name] = batch.poses_3d[0].astype(np.float64), batch.occluded[0]
     return preds, {k: np.mean([preds[k], *v], 0) for k, v in turned.items()}, gts, occ
 

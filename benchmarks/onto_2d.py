@@ -23,7 +23,7 @@ import torch
 from occlupose.augment import Augmenter, box_size
 from occlupose.data import extra_mocap_path, load_mocap
 from occlupose.evaluate import EVAL_AUGMENT, EVAL_SEED
-from occlupose.lifter import load_checkpoint, prepare_input
+from occlupose.lifter import lift_in_view, load_checkpoint
 from occlupose.metrics import evaluate_sequences
 from occlupose.smoothing import smooth
 from occlupose.trajectory import Intrinsics, TrajectoryConfig, onto_rays, onto_weights, trajectory
@@ -65,8 +65,7 @@ def scores(model, mocap, keys: list[str], views: int, clean: bool, smoothing: st
             conf = np.ones_like(batch.conf[0]) if clean else batch.conf[0]
             times = np.arange(len(kp)) / mocap.fps
             kp = smooth(kp, times, box_size(kp), smoothing)
-            x = prepare_input(model, kp[None], conf[None]).x
-            pose = model.infer(torch.from_numpy(x))[0].numpy().astype(np.float64)
+            pose = lift_in_view(model, kp[None], conf[None], True)[0].astype(np.float64)  # focal-1 units
             root = trajectory(pose, kp, conf, times, UNIT_CAMERA, TrajectoryConfig())
             name = f"{key}#v{v}"
             for rule, share in variants:

@@ -20,7 +20,7 @@ from ablation import VAL_SUBJECTS  # the validation subjects of benchmarks/ablat
 
 from occlupose.data import load_mocap
 from occlupose.evaluate import EVAL_AUGMENT, EVAL_SEED, test_inputs
-from occlupose.lifter import load_checkpoint, prepare_input
+from occlupose.lifter import lift_in_view, load_checkpoint
 from occlupose.trajectory import Intrinsics, TrajectoryConfig, trajectory
 
 
@@ -47,7 +47,7 @@ def main() -> None:
         for name, kp, conf in (("detector-like 2D", batch.det_2d[0], batch.conf[0]),
                                ("clean 2D", batch.gt_2d[0], np.ones_like(batch.conf[0]))):
             with torch.no_grad():
-                pose = model.infer(torch.from_numpy(prepare_input(model, kp, conf).x[None]))[0].numpy()
+                pose = lift_in_view(model, kp, conf, True)  # focal-1 units about the principal point
             for label, p in ((name, pose), (name + ", true pose", batch.poses_3d[0])):
                 root = trajectory(p, kp, conf, times, cam, cfg)
                 dist = np.linalg.norm(truth, axis=-1)

@@ -27,7 +27,7 @@ def main() -> None:
     step = 2  # 50 -> 25 fps
     px = batch.det_2d[0, ::step] * FOCAL + np.array([W / 2, H / 2])
     out = Path(__file__).with_name("dribble_2d.npz")
-    save_input_2d(out, px, batch.conf[0, ::step], W, H, mocap.fps / step)
+    save_input_2d(out, px, batch.conf[0, ::step], W, H, mocap.fps / step, focal=FOCAL)
     with np.load(out) as z:
         arrays = dict(z)
     np.savez_compressed(out, **arrays, gt_poses_3d=batch.poses_3d[0, ::step], occluded=batch.occluded[0, ::step])

@@ -47,6 +47,39 @@ def test_lift_one_file(tmp_path, tiny_checkpoint):
     assert back.shape == (60, 17, 3) and fps == pytest.approx(30.0)
 
 
+def test_lift_turns_a_ray_frame_models_3d_with_the_files_camera(tmp_path, tiny_checkpoint, capsys):
+    """A model that lifts along the viewing ray gets the camera from the file's image size and --fov/--focal."""
+    from dataclasses import replace
+
+    from occlupose.lifter import lift, load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    model = loaded.model
+    model.cfg = replace(model.cfg, ray_frame=True, ray_input=True)
+    ray_ckpt = tmp_path / "ray.pt"
+    save_checkpoint(ray_ckpt, model, replace(loaded.config, model=model.cfg), 30)
+    src = tmp_path / "walk.npz"
+    write_input(src)
+    d = np.load(src)
+    for extra, focal in (([], 320 / np.tan(np.radians(32.5))), (["--fov", "90"], 320.0), (["--focal", "500"], 500.0)):
+        out = tmp_path / f"walk3d{len(extra)}{focal:.0f}.npz"
+        assert main(["lift", str(src), "-o", str(out), "--model", str(ray_ckpt), *extra]) == 0
+        assert f"focal length {focal:.0f}" in capsys.readouterr().out
+        want = lift(model, d["keypoints"], d["scores"], 30.0, camera=(focal, 320.0, 240.0))
+        np.testing.assert_allclose(np.load(out)["poses_3d"], want, atol=1e-5)
+    assert main(["lift", str(src), "-o", str(tmp_path / "x.npz"), "--model", str(ray_ckpt), "--fov", "0"]) == 2
+    assert "field of view" in capsys.readouterr().err
+    # a file that states its camera's focal length (the optional `focal` key) is lifted with it
+    save_input_2d(src, d["keypoints"], d["scores"], 640, 480, 30.0, focal=700.0)
+    assert main(["lift", str(src), "-o", str(tmp_path / "f.npz"), "--model", str(ray_ckpt)]) == 0
+    assert "focal length 700 px (from the file)" in capsys.readouterr().out
+    want = lift(model, d["keypoints"], d["scores"], 30.0, camera=(700.0, 320.0, 240.0))
+    np.testing.assert_allclose(np.load(tmp_path / "f.npz")["poses_3d"], want, atol=1e-5)
+    save_input_2d(src, d["keypoints"], d["scores"], 640, 480, 30.0, focal=-1.0)
+    assert main(["lift", str(src), "-o", str(tmp_path / "g.npz"), "--model", str(ray_ckpt)]) == 2
+    assert "focal must be a positive number" in capsys.readouterr().err
+
+
 def test_lift_several_files_into_a_folder(tmp_path, tiny_checkpoint):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     write_input(a, 20)

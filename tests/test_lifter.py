@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -274,3 +276,50 @@ def test_a_training_run_trains_one_lifter_and_fine_tunes_from_an_ensembles_first
     weights = initial_weights(replace(loaded.config, init=str(tmp_path / "two.pt")))
     first = a.state_dict()
     assert weights.keys() == first.keys() and all(torch.equal(weights[k], first[k]) for k in first)
+
+
+def test_turn_by_ray_hand_case_and_round_trip(rng):
+    from occlupose.lifter import turn_by_ray
+
+    # straight ahead in the ray frame, 45 degrees to the right of the axis: half toward x, half toward z
+    pose = np.zeros((1, 17, 3))
+    pose[0, 5] = [0.0, 0.0, 0.2]
+    cam = turn_by_ray(pose, np.array([[1.0, 0.0]]), True, to_camera=True)
+    np.testing.assert_allclose(cam[0, 5], [0.2 * np.sqrt(0.5), 0.0, 0.2 * np.sqrt(0.5)], atol=1e-12)
+    poses = rng.normal(size=(3, 6, 17, 3))
+    centre = rng.normal(0, 0.3, (3, 6, 2))
+    pinhole = np.array([True, False, True])
+    there = turn_by_ray(poses, centre, pinhole, to_camera=False)
+    np.testing.assert_allclose(there[1], poses[1])  # an orthographic view has no ray
+    np.testing.assert_allclose(np.linalg.norm(there, axis=-1), np.linalg.norm(poses, axis=-1), atol=1e-12)
+    np.testing.assert_allclose(turn_by_ray(there, centre, pinhole, to_camera=True), poses, atol=1e-12)
+
+
+def test_a_ray_frame_lifter_turns_an_off_centre_person_by_their_ray(mocap):
+    """A person 30 degrees right of the axis lifts to the 3D of the same person straight ahead (turned back by
+    the ray), turned by the ray; with the camera unknown the 3D stays as if straight ahead."""
+    from occlupose.camera import LEVEL_CAMERA, project_perspective, ray_rotations
+    from occlupose.config import ModelConfig
+    from occlupose.lifter import PoseLifter
+    from occlupose.models import TCNConfig
+
+    torch.manual_seed(0)
+    model = PoseLifter(ModelConfig(tcn=TCNConfig(channels=8), use_2d_tcn=False, ray_frame=True,
+                                   ray_input=True)).eval()
+    clip = mocap.clips[mocap.keys("train")[0]][:40]
+    poses = (clip - clip[:, :1]) @ LEVEL_CAMERA.T  # (T, 17, 3) camera frame, root-relative
+    uv = np.array([np.tan(np.radians(30.0)), 0.0])
+    rot = ray_rotations(uv)
+    ray = np.array([*uv, 1.0]) / np.linalg.norm([*uv, 1.0])
+    focal, cx, cy = 900.0, 640.0, 360.0
+    off = project_perspective(poses + 5.0 * ray, focal, np.array([cx, cy]))
+    ahead = project_perspective(poses @ rot + [0, 0, 5.0], focal, np.array([cx, cy]))
+    conf = np.ones((40, 17))
+    lifted_off = lift(model, off, conf, camera=(focal, cx, cy))
+    lifted_ahead = lift(model, ahead, conf, camera=(focal, cx, cy))
+    np.testing.assert_allclose(lifted_off, lifted_ahead @ rot.T, atol=2e-5)
+    assert np.abs(lifted_off - lifted_ahead).max() > 0.01  # the turn is not nothing
+    # without the camera the 2D is neither seen along its ray nor the 3D turned: the same weights as a plain lifter
+    plain = PoseLifter(replace(model.cfg, ray_frame=False, ray_input=False)).eval()
+    plain.load_state_dict(model.state_dict())
+    np.testing.assert_allclose(lift(model, off, conf), lift(plain, off, conf), atol=1e-6)

@@ -89,3 +89,35 @@ def test_contract_states_the_missing_flag_vote():
         assert says in terms["input"]["reliable"]
         assert InputEncoding(**terms["encoding"]) == enc
         assert terms["bone_pull_window"] == (enc.causal_window if causal else None)  # the pull's, where on
+
+
+def test_contract_reproduces_lift_for_a_ray_frame_model(tmp_path):
+    """The view steps of the JSON (keypoints seen along the pelvis's ray, the 3D turned back) around the graph
+    give ``lift``'s 3D with the camera."""
+    from occlupose.camera import ray_rotations
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(tcn=TCNConfig(channels=16), use_2d_tcn=False, encoding=InputEncoding(mode="soft"),
+                      ray_frame=True, ray_input=True)
+    model = PoseLifter(cfg).eval()
+    loaded = LoadedModel(model=model, config=TrainConfig(model=cfg), name="ray", meta={})
+    terms = contract(loaded)
+    assert terms["view"]["ray_frame"] and terms["view"]["ray_input"]
+    assert "straight ahead" in terms["view"]["without_a_camera"]
+    assert contract(load_checkpoint("causal"))["view"] is None
+    sess = _session(export_lifter_onnx(model, tmp_path / "r.onnx"))
+    rng = np.random.default_rng(4)
+    t, (f, cx, cy) = 60, (800.0, 640.0, 360.0)
+    kp = rng.normal(size=(17, 2)) * 60 + [1000, 300] + np.cumsum(rng.normal(size=(t, 17, 2)), 0)  # right of centre
+    conf = rng.uniform(0.05, 1.0, size=(t, 17))
+    enc = InputEncoding(**terms["encoding"])
+    uv = (kp - [cx, cy]) / f
+    c = encode(uv, conf, enc).centre  # step 2's centre of (u, v)
+    rot = ray_rotations(c)  # (T, 3, 3)
+    rays = np.einsum("tji,tkj->tki", rot, np.concatenate([uv, np.ones((t, 17, 1))], -1))  # R^T (u, v, 1)
+    seen = rays[..., :2] / rays[..., 2:]
+    out = sess.run(["poses"], {"x": encode(seen, conf, enc).x[None]})[0][0]
+    out = np.einsum("tij,tkj->tki", rot, out)  # R p
+    ref = lift(model, kp, conf, fps=terms["fps"], camera=(f, cx, cy))
+    assert np.abs(out - ref).max() <= 1e-4
+    assert np.abs(ref - lift(model, kp, conf, fps=terms["fps"])).max() > 1e-3  # the view steps matter

@@ -1,5 +1,7 @@
 """The causal lifter fed frame by frame gives, at the model's frames, exactly the whole-sequence result."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,9 @@ def test_threshold_override_and_bad_input(causal):
     offline = PoseLifter()
     with pytest.raises(ValueError, match="causal"):
         CausalStream(offline, 10)
+    along_rays = PoseLifter(replace(causal.cfg, ray_frame=True))
+    with pytest.raises(ValueError, match="viewing ray"):
+        CausalStream(along_rays, 10)
 
 
 def test_receptive_field_is_what_the_output_depends_on(causal):

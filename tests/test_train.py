@@ -280,3 +280,30 @@ def test_bfloat16_forward_trains_like_float32(tmp_path, mocap):
     assert all(r[1] < r[0] for r in runs.values())
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+def test_ray_frame_targets_are_the_pinhole_windows_turned_by_their_ray(mocap):
+    from occlupose.augment import Augmenter
+    from occlupose.data import sample_windows
+    from occlupose.lifter import encode_in_view, turn_by_ray
+    from occlupose.train import batch_arrays, build_data
+
+    plain = tiny(data=mocap.path, batch_size=12)
+    ray = replace(plain, model=replace(plain.model, ray_frame=True))
+    both = replace(plain, model=replace(plain.model, ray_frame=True, ray_input=True))
+    data = build_data(plain)
+    aug = Augmenter(plain.augment, plain.model.encoding.filter)
+    got = {c: batch_arrays(np.random.default_rng(3), data, aug, c) for c in (plain, ray, both)}
+    rng = np.random.default_rng(3)  # the same draws as batch_arrays, to see the batch it was built from
+    batch = aug(rng, data.poses[sample_windows(rng, data.lengths, 12, plain.window)])
+    pinhole = np.isfinite(batch.root[:, 0, 0])
+    assert pinhole.any() and (~pinhole).any()
+    _, centre = encode_in_view(plain.model, batch.det_2d, batch.conf, pinhole)
+    np.testing.assert_allclose(got[plain]["gt_3d"], batch.poses_3d)
+    np.testing.assert_allclose(got[ray]["gt_3d"], turn_by_ray(batch.poses_3d, centre, pinhole, False), atol=1e-6)
+    assert np.abs(got[ray]["gt_3d"][pinhole] - batch.poses_3d[pinhole]).max() > 1e-3
+    np.testing.assert_array_equal(got[ray]["x"], got[plain]["x"])  # ray_frame alone leaves the input as it is
+    # ray_input: the pinhole windows' 2D seen along the ray, the orthographic ones as they are
+    np.testing.assert_array_equal(got[both]["x"][~pinhole], got[plain]["x"][~pinhole])
+    assert np.abs(got[both]["x"][pinhole] - got[plain]["x"][pinhole]).max() > 1e-3
+    np.testing.assert_allclose(got[both]["gt_3d"], got[ray]["gt_3d"], atol=1e-6)

@@ -194,8 +194,8 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
     backend = ScriptedBackend(det)
     seen_by_lifter = []
 
-    def fake_lift(model, keypoints, confidence, fps=None, device="cpu", times=None, threshold=None):
-        seen_by_lifter.append((keypoints.copy(), confidence >= threshold, times))
+    def fake_lift(model, keypoints, confidence, fps=None, device="cpu", times=None, threshold=None, camera=None):
+        seen_by_lifter.append((keypoints.copy(), confidence >= threshold, times, camera))
         return np.zeros((len(keypoints), 17, 3), np.float32)
 
     follow_frames(monkeypatch, det)
@@ -215,8 +215,11 @@ def test_pipeline_tracks_identities_bridges_gaps_and_passes_flags(scripted_video
     assert b.reliable[~hidden][:, np.arange(17) != 13].all()
     assert not b.reliable[:, 13].any()  # a low-confidence joint is never trusted
     assert a.reliable.all()  # static background: flow 0 vs keypoints moving 4 px/frame on a 105 px box
-    kp_b, rel_b, times = seen_by_lifter[1]
+    kp_b, rel_b, times, camera = seen_by_lifter[1]
     np.testing.assert_allclose(times, np.arange(T) / 25.0, atol=1e-6)  # the frames' own timestamps
+    # the video's camera (the assumed field of view), for a lifter that turns its 3D by the viewing ray
+    assert camera == (result.camera.focal, result.camera.cx, result.camera.cy)
+    assert camera[1:] == (W / 2, H / 2)
     assert np.array_equal(rel_b, b.reliable)
     assert result.frame_range == (0, T)
 

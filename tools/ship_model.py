@@ -54,8 +54,10 @@ def main() -> None:
     loaded = load_checkpoint(run / "final.pt")
     members = [load_checkpoint(Path(r) / "final.pt") for r in args.ensemble]
     for r, m in zip(args.ensemble, members):
-        if replace(m.config, seed=loaded.config.seed) != loaded.config:
-            sys.exit(f"{r}: trained with another recipe than {run} (only the seed may differ in an ensemble)")
+        # a fine-tuned member starts from its own seed's lifter: its init may differ too
+        if replace(m.config, seed=loaded.config.seed, init=loaded.config.init) != loaded.config:
+            sys.exit(f"{r}: trained with another recipe than {run} (only the seed, and a fine-tuning's starting "
+                     "weights, may differ in an ensemble)")
     if members:
         loaded.model = combine([loaded.model] + [m.model for m in members])
     # test-time settings: the weights are the run's
@@ -101,7 +103,8 @@ def main() -> None:
                   f"trained {len(members) + 1} times apart with different seeds ({runs}); the packaged model gives "
                   "the mean of their 3D.")
     if cfg.init is not None:
-        extra += (f"\nFine-tuned: the weights started from `{cfg.init}` (a trained lifter, `init` in the config), "
+        starts = ", ".join(f"`{m.config.init}`" for m in [loaded, *members])
+        extra += (f"\nFine-tuned: the weights started from {starts} (trained lifters, `init` in the config), "
                   f"not from random ones; the command below trains only the fine-tuning.")
     encodings = {"paper": "the paper's: keypoints below b zeroed and flagged 0",
                  "soft": "soft: every 2D guess kept, with its Eq. 2 confidence C* as the third channel",
@@ -125,6 +128,11 @@ def main() -> None:
     test_time = "".join(f" {option}" for option, _ in settings)
     grid_note = (f"\nPackaged with `{test_time.strip()}`, test-time settings on top of this config: "
                  + ", ".join(what for _, what in settings) + "." if settings else "")
+    view = ("" if not cfg.model.ray_frame else
+            "\nIt lifts each person as a camera turned to look straight at their pelvis would see them "
+            f"(`model.ray_frame: true`{', `ray_input: true`: the 2D too' if cfg.model.ray_input else ''}), and "
+            "`run` and `lift` turn its 3D back into the camera's axes with the camera (a focal length given, or "
+            "stated in the 2D file, else a 65 degree field of view assumed).")
     chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
     what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
             "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
@@ -136,7 +144,7 @@ def main() -> None:
 {what}, trained with the recipe `{cfg.name}` ({parts}, {count_parameters(shipped.model):,} parameters,
 stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
 sigma = {enc.sigma:g}{f", C* averaged over {enc.confidence_frames} frames" if enc.confidence_frames > 1 else ""};
-recorded in the checkpoint, used by `run`, `lift` and `evaluate`).
+recorded in the checkpoint, used by `run`, `lift` and `evaluate`).{view}
 
 ## Data
 Open CMU mocap, `cmu_h36m17_50fps.npz` (bundled: `src/occlupose/mocap/`): the 11 training subjects

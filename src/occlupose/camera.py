@@ -36,6 +36,32 @@ def rot_z(a: np.ndarray) -> np.ndarray:
     return np.stack([c, -s, z, s, c, z, z, z, o], axis=-1).reshape(*np.shape(a), 3, 3)
 
 
+def ray_rotations(uv: np.ndarray) -> np.ndarray:
+    """(..., 2) image positions in focal-length units (principal point at 0) -> (..., 3, 3) the smallest rotation
+    taking the optical axis (+z) onto the viewing ray through each: a person away from the image centre is seen
+    along that ray, not along the axis, so a pose lifted as if on the axis is turned by it into the camera frame
+    (``X_cam = R X_ray``)."""
+    uv = np.asarray(uv, dtype=np.float64)
+    d = np.concatenate([uv, np.ones_like(uv[..., :1])], -1)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    axis = np.stack([-d[..., 1], d[..., 0], np.zeros_like(d[..., 0])], -1)  # z x d: |z x d| = sin(angle)
+    s, c = np.linalg.norm(axis, axis=-1), d[..., 2]
+    k = axis / np.maximum(s, 1e-12)[..., None]
+    z = np.zeros_like(s)
+    cross = np.stack([z, -k[..., 2], k[..., 1], k[..., 2], z, -k[..., 0], -k[..., 1], k[..., 0], z],
+                     -1).reshape(*s.shape, 3, 3)
+    return np.eye(3) + s[..., None, None] * cross + (1 - c)[..., None, None] * (cross @ cross)  # Rodrigues
+
+
+def seen_along_rays(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(..., T, J, 2) image points and (..., T, 2) centres, focal-length units -> the points as a camera turned
+    onto each frame's centre ray (:func:`ray_rotations`) would see them: the person straight ahead of it, so that
+    the image plane's slant off the axis does not stretch their 2D."""
+    rays = np.concatenate([points, np.ones_like(points[..., :1])], -1)
+    turned = np.einsum("...tjk,...tkl->...tjl", rays, ray_rotations(centre))  # R^T ray, as row vectors
+    return turned[..., :2] / turned[..., 2:]
+
+
 def world_to_camera(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray | None = None) -> np.ndarray:
     """``X_cam = R X_world + t`` for (..., N, 3) points, (..., 3, 3) R and (..., 3) t."""
     out = np.einsum("...ij,...nj->...ni", rotation, points)

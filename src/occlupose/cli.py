@@ -97,6 +97,9 @@ def cmd_lift(args) -> int:
     if args.threshold is not None:  # the filter's config checks the range (0 <= b <= 1, finite)
         OcclusionFilterConfig(threshold=args.threshold)
     from .keypoint_json import load_keypoint_json
+    from .trajectory import intrinsics_for
+
+    intrinsics_for(100, 100, args.focal, args.fov)  # checks them before any work
 
     # validate every input before any work
     data = [load_keypoint_json(p, args.fps, args.track) if p.suffix.lower() == ".json" else load_input_2d(p)
@@ -113,7 +116,18 @@ def cmd_lift(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     for src, d, dst in zip(inputs, data, targets):
         reliable = d.scores >= threshold
-        poses = lift(loaded.model, d.keypoints, d.scores, d.fps, args.device, threshold=threshold)
+        camera = None
+        if loaded.model.cfg.ray_frame:  # the 3D is turned by the person's viewing ray: the camera matters
+            if d.extra.get("size_guessed"):
+                print(f"{src}: the file gives no image size, so no image centre: the 3D is as if the person "
+                      "were straight ahead of the camera (add 'width' and 'height' to the file)")
+            else:
+                from_file = args.focal is None and args.fov is None and "focal" in d.extra
+                cam, said = intrinsics_for(d.width, d.height, d.extra["focal"] if from_file else args.focal, args.fov)
+                camera = (cam.focal, cam.cx, cam.cy)
+                said = said.replace("(given)", "(from the file)") if from_file else said
+                print(f"{src}: camera: {said}")
+        poses = lift(loaded.model, d.keypoints, d.scores, d.fps, args.device, threshold=threshold, camera=camera)
         with atomic_file(dst, args.overwrite) as tmp:
             np.savez_compressed(tmp, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,
                                 fps=d.fps, model=loaded.name)
@@ -331,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--fps", type=float, help="frame rate of JSON inputs that do not give one")
     li.add_argument("--track", help="JSON inputs with several people: the track_id to lift (default: the track "
                                     "seen in most frames)")
+    li.add_argument("--focal", type=float, help="the camera's focal length in pixels, for a model that lifts "
+                                                "along each person's viewing ray (the shipped one); default: an "
+                                                "assumed field of view (--fov)")
+    li.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65 across "
+                                              "the longer side, a phone or webcam)")
     li.add_argument("--device", default="cpu")
     li.set_defaults(func=cmd_lift)
 

@@ -48,11 +48,22 @@ class ModelConfig:
     #: ``encoding.causal_window`` frames (no output depends on a later frame). 0 = off; both shipped models 0.5,
     #: chosen on validation (docs/results.md, "One body per sequence" and "... for the causal lifter")
     bone_test: float = 0.0
+    #: the lifter's 3D is the pose as seen along the pelvis's viewing ray, not along the optical axis: trained on
+    #: targets turned by :func:`occlupose.camera.ray_rotations` of the 2D centre (perspective windows), and turned
+    #: back into the camera frame where the camera is known (a pinhole view: the centre in focal-length units), so
+    #: that a person away from the image centre is not lifted as if straight ahead. False: the camera frame as is
+    ray_frame: bool = False
+    #: with ``ray_frame``: the pinhole 2D, too, as a camera turned onto the pelvis's ray would see it (the image
+    #: plane's slant off the axis undone), so that input and target are both the view straight ahead
+    ray_input: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "discriminator_channels", "ensemble", integer=True)
         positive(self, "fps")
         within(self, 0.0, 1.0, "bone_test")
+        if self.ray_input and not self.ray_frame:
+            raise ValueError("ModelConfig.ray_input needs ray_frame: the 2D seen along the ray lifts to the 3D seen "
+                             "along it")
 
     @property
     def grid_averaged(self) -> bool:

@@ -259,7 +259,8 @@ def load_input_2d(path: str | os.PathLike) -> Input2D:
     """Read the project's 2D input file (README, "2D input layout") and map it to H36M-17.
 
     Keys: ``keypoints`` (T, K, 2) pixels, ``scores`` (T, K) in [0, 1], ``width``, ``height``, ``fps``; optional
-    ``layout`` ("h36m" default, "coco17" or "mediapipe33") naming the keypoint order.
+    ``layout`` ("h36m" default, "coco17" or "mediapipe33") naming the keypoint order, and ``focal``, the camera's
+    focal length in pixels (in ``extra``; a model that lifts along the viewing ray turns its 3D with it).
     """
     z = _open_npz(path)
     missing = [k for k in ("keypoints", "scores", "width", "height", "fps") if k not in z.files]
@@ -289,6 +290,8 @@ def load_input_2d(path: str | os.PathLike) -> Input2D:
     width, height, fps = (_scalar(_member(z, k, path), path, k) for k in ("width", "height", "fps"))
     kp17, sc17 = to_h36m(kp, sc, layout)
     extra = {}
+    if "focal" in z.files:
+        extra["focal"] = _scalar(_member(z, "focal", path), path, "focal")
     if "gt_poses_3d" in z.files:  # examples made from mocap carry their 3D truth
         extra["gt_poses_3d"] = _check_poses(_member(z, "gt_poses_3d", path), path, "gt_poses_3d")
     return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), int(width), int(height), fps, layout, extra)
@@ -311,9 +314,10 @@ def _scalar(arr: np.ndarray, path, key: str) -> float:
 
 
 def save_input_2d(path: str | os.PathLike, keypoints: np.ndarray, scores: np.ndarray, width: int, height: int,
-                  fps: float, layout: str = "h36m") -> None:
+                  fps: float, layout: str = "h36m", focal: float | None = None) -> None:
     np.savez_compressed(path, keypoints=np.asarray(keypoints, np.float32), scores=np.asarray(scores, np.float32),
-                        width=width, height=height, fps=fps, layout=layout)
+                        width=width, height=height, fps=fps, layout=layout,
+                        **({} if focal is None else {"focal": float(focal)}))
 
 
 # --- Training windows --------------------------------------------------------------------------------------

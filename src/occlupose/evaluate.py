@@ -15,7 +15,7 @@ import torch
 
 from .augment import AugmentConfig, Augmenter
 from .data import Mocap
-from .lifter import PoseLifter, prepare_input
+from .lifter import PoseLifter, lift_in_view
 from .metrics import evaluate_sequences
 from .occlusion import OcclusionFilterConfig
 
@@ -49,9 +49,8 @@ def evaluate_model(model: PoseLifter, mocap: Mocap, aug_cfg: AugmentConfig = EVA
     for name, batch in test_inputs(mocap, keys, views, aug_cfg, seed, model.cfg.encoding.filter):
         kp = batch.gt_2d if clean else batch.det_2d
         conf = np.ones_like(batch.conf) if clean else batch.conf
-        x = prepare_input(model, kp, conf).x
-        out = model.infer(torch.from_numpy(x).to(device))
-        preds[name] = out[0].cpu().numpy()
+        # the test inputs' pinhole views are in focal-length units about the principal point
+        preds[name] = lift_in_view(model, kp, conf, np.isfinite(batch.root[:, 0, 0]), device)[0]
         gts[name] = batch.poses_3d[0]
         masks[name] = batch.occluded[0]
         groups[name] = action_of(mocap, name.split("#", 1)[0])

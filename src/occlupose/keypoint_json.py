@@ -146,4 +146,6 @@ def load_keypoint_json(path: str | os.PathLike, fps: float | None = None, track:
     width = int(meta.get("width") or np.ceil(raw[..., 0].max()) + 1)
     height = int(meta.get("height") or np.ceil(raw[..., 1].max()) + 1)
     extra = {} if chosen is None else {"track": chosen, "tracks": len(tracks)}
+    if not (meta.get("width") and meta.get("height")):  # the image's size, so its centre, is not known
+        extra["size_guessed"] = True
     return Input2D(kp17.astype(np.float32), sc17.astype(np.float32), width, height, float(fps), layout, extra)

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .camera import ray_rotations, seen_along_rays
 from .checkpoint import read_checkpoint
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
-from .encoding import DROPPING, Encoded, encode, nanmedian_torch
+from .encoding import DROPPING, Encoded, InputEncoding, encode, nanmedian_torch
 from .models import STRIDE_GRID, TCN, Lifter3D
 from .safeio import atomic_file
 from .skeleton import ANCESTRY, BONES, FLIP_PERMUTATION, ROOT, TWIN_MEAN
@@ -151,6 +152,45 @@ def _repeat_edges(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
     parts = ([x[:, :1].expand(-1, before, *x.shape[2:])] if before else []) + [x]
     parts += [x[:, -1:].expand(-1, after, *x.shape[2:])] if after else []
     return torch.cat(parts, 1) if len(parts) > 1 else x
+
+
+def turn_by_ray(poses: np.ndarray, centre: np.ndarray, pinhole: np.ndarray | bool, to_camera: bool) -> np.ndarray:
+    """(..., T, 17, 3) root-relative poses turned between the camera frame and the frame of the pelvis's viewing
+    ray (:attr:`ModelConfig.ray_frame`): ``centre`` (..., T, 2) the 2D centre in focal-length units; ``pinhole``
+    (...,) which sequences have a pinhole camera (an orthographic view has no ray: left as is)."""
+    rot = ray_rotations(np.asarray(centre, np.float64))  # (..., T, 3, 3), X_cam = R X_ray
+    rot = np.where(np.asarray(pinhole)[..., None, None, None], rot, np.eye(3))
+    # row vectors: camera -> ray is p @ R, ray -> camera p @ R^T
+    return np.einsum("...tnj,...tjk->...tnk", poses, np.swapaxes(rot, -1, -2) if to_camera else rot
+                     ).astype(np.asarray(poses).dtype)
+
+
+def encode_in_view(cfg: ModelConfig, keypoints: np.ndarray, confidence: np.ndarray, pinhole: np.ndarray | bool,
+                   encoding: InputEncoding | None = None) -> tuple[Encoded, np.ndarray]:
+    """The lifter's input for (..., T, 17, 2) keypoints (focal-length units about the principal point where
+    ``pinhole`` (...,), else any unit) and their C*: (encoded, the (..., T, 2) centre whose viewing ray the
+    model's 3D is turned by). With ``cfg.ray_input`` the pinhole sequences are first seen along that ray.
+    ``encoding``: the model's own unless given (another threshold b)."""
+    enc = cfg.encoding if encoding is None else encoding
+    encoded = encode(keypoints, confidence, enc)
+    if not cfg.ray_input:
+        return encoded, encoded.centre
+    pin = np.asarray(pinhole)[..., None, None, None]
+    seen = np.where(pin, seen_along_rays(np.asarray(keypoints, np.float64), encoded.centre), keypoints)
+    return encode(seen.astype(np.asarray(keypoints).dtype), confidence, enc), encoded.centre
+
+
+@torch.no_grad()
+def lift_in_view(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, pinhole: np.ndarray | bool,
+                 device: str = "cpu") -> np.ndarray:
+    """(B, T, 17, 2) or (T, 17, 2) keypoints at the model's rate (focal-length units about the principal point
+    where ``pinhole`` (B,) / scalar) and their C* -> the same-shaped (..., 17, 3) root-relative 3D in the camera's
+    frame: the encoding, the network and, for a ray-frame model, the turn back. For data already at the model's
+    rate (the evaluation's views); :func:`lift` resamples and checks a user's sequence."""
+    enc, centre = encode_in_view(model.cfg, keypoints, confidence, pinhole)
+    x = enc.x if enc.x.ndim == 4 else enc.x[None]
+    out = model.infer(torch.from_numpy(x).to(device)).cpu().numpy().reshape(enc.x.shape)
+    return turn_by_ray(out, centre, pinhole, to_camera=True) if model.cfg.ray_frame else out
 
 
 def prepare_input(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray) -> Encoded:
@@ -344,7 +384,8 @@ def usable_keypoints(keypoints: np.ndarray, reliable: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: float | None = None,
-         device: str = "cpu", times: np.ndarray | None = None, threshold: float | None = None) -> np.ndarray:
+         device: str = "cpu", times: np.ndarray | None = None, threshold: float | None = None,
+         camera: tuple[float, float, float] | None = None) -> np.ndarray:
     """Lift one 2D sequence: keypoints (T, 17, 2) in any unit (pixels, y down; NaN where there is none),
     confidence (T, 17): the Eq. 2 confidence C* in [0, 1], or a bool reliability mask.
 
@@ -352,6 +393,10 @@ def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: 
     missing. Frames are at ``times`` (T,) seconds when given (variable frame rate video), else every 1/``fps``
     s (default: the model's rate). The sequence is resampled to the model's frame rate and back, so any rate
     and any T >= 1 work. Returns (T, 17, 3) root-relative camera-frame poses in metres.
+
+    ``camera``: (focal length, principal point x, y) in the keypoints' unit, for a model whose 3D is in the frame
+    of the pelvis's viewing ray (:attr:`ModelConfig.ray_frame`): its 3D is turned into the camera frame. Without
+    it such a model's 3D stays as if the person were straight ahead of the camera; other models ignore it.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     conf = np.asarray(confidence, dtype=np.float64)
@@ -383,10 +428,15 @@ def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: 
         rel_m = resample_at(rel.astype(np.float64), t_in, t_model) > 0.999
         conf_m = resample_at(conf, t_in, t_model)
         conf_m = np.where(rel_m, np.maximum(conf_m, enc.threshold), np.minimum(conf_m, np.nextafter(enc.threshold, 0)))
-    x = encode(kp_m, conf_m, enc).x
+    pinhole = model.cfg.ray_frame and camera is not None
+    if pinhole:  # focal-length units about the principal point, which the ray frame is defined in
+        kp_m = (kp_m - np.array(camera[1:])) / camera[0]
+    encoded, centre = encode_in_view(model.cfg, kp_m, conf_m, pinhole, enc)
     model.eval()
-    out = model.infer(torch.from_numpy(x[None]).to(device))
+    out = model.infer(torch.from_numpy(encoded.x[None]).to(device))
     poses = out[0].cpu().numpy().astype(np.float64)
+    if pinhole:
+        poses = turn_by_ray(poses, centre, True, to_camera=True)
     if t_model is not None:
         poses = resample_at(poses, t_model, t_in)
     return poses.astype(np.float32)

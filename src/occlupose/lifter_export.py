@@ -21,7 +21,7 @@ from .lifter import LoadedModel, PoseLifter
 from .skeleton import JOINT_NAMES
 
 CONTRACT_FORMAT = "occlupose-lifter-onnx"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2  # 2: the view block (ray-frame models)
 
 
 class _Deployed(nn.Module):
@@ -103,7 +103,8 @@ def contract(loaded: LoadedModel) -> dict:
         "output": {
             "name": "poses", "shape": ["batch", "frames", len(JOINT_NAMES), 3], "dtype": "float32",
             "meaning": "3D joints in metres, the pelvis at the origin, in the camera's axes (x right, y down, "
-                       "z away from the camera)",
+                       "z away from the camera)" + ("; for this model, the axes of the camera turned onto the "
+                                                     "pelvis's viewing ray: see `view`" if cfg.ray_frame else ""),
         },
         "encoding": {"mode": enc.mode, "threshold": enc.threshold, "sigma": enc.sigma,
                      "min_joints": enc.min_joints, "causal": enc.causal, "causal_window": enc.causal_window,
@@ -116,5 +117,28 @@ def contract(loaded: LoadedModel) -> dict:
         "bone_pull": cfg.bone_test if cfg.bones_pulled else 0.0,
         "bone_pull_window": enc.causal_window if cfg.tcn.causal else None,
         "networks_averaged": cfg.ensemble,  # inside the graph, like the flip and grid averaging
-        "reference_implementation": "occlupose.encoding.encode(keypoints, confidence, InputEncoding(**encoding))",
+        "view": view_terms(cfg),
+        "reference_implementation": ("occlupose.lifter.lift(model, keypoints, confidence, camera=(f, cx, cy)); "
+                                     "the encoding alone: occlupose.encoding.encode(keypoints, confidence, "
+                                     "InputEncoding(**encoding)), or occlupose.lifter.encode_in_view for the view "
+                                     "step, and occlupose.lifter.turn_by_ray for the output's"),
+    }
+
+
+def view_terms(cfg) -> dict | None:
+    """The ray-frame steps around the graph (:attr:`ModelConfig.ray_frame`); None for a model without them."""
+    if not cfg.ray_frame:
+        return None
+    ray = ("with the camera's focal length f and principal point (cx, cy) in the keypoints' unit: u = (x - cx) / f, "
+           "v = (y - cy) / f for every keypoint; c[t] = the centre of step 2 (below) of these (u, v); R[t] = the "
+           "smallest rotation taking (0, 0, 1) onto (c_u, c_v, 1) / |(c_u, c_v, 1)| (about the axis (-c_v, c_u, 0))")
+    return {
+        "ray_frame": True,
+        "ray_input": bool(cfg.ray_input),
+        "camera": ray,
+        "before": ("each keypoint's (u, v, 1) turned by R[t] transposed and divided by its third coordinate is the "
+                   "keypoint the input's steps encode" if cfg.ray_input else "the input's steps encode the keypoints "
+                   "as they are"),
+        "after": "each output joint p (a column vector, metres) becomes R[t] p: the camera's axes",
+        "without_a_camera": "skip both: the 3D is then as if the person were straight ahead of the camera",
     }

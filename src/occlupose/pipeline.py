@@ -647,7 +647,8 @@ def lift_tracks(tracked: tuple, model, cfg: RunConfig = RunConfig()) -> RunResul
         if not reliable.any():  # nothing of this person was ever trusted: no pose to give
             short += 1
             continue
-        poses = lift(model, kp, conf_star, device=cfg.device, times=track_times, threshold=occlusion.threshold)
+        poses = lift(model, kp, conf_star, device=cfg.device, times=track_times, threshold=occlusion.threshold,
+                     camera=(camera.focal, camera.cx, camera.cy))
         root = trajectory(poses, kp, conf_star, track_times, camera, cfg.trajectory)
         if cfg.onto_2d > 0:
             poses, root = onto_rays(poses, root, kp, onto_weights(conf_star, causal), camera, cfg.onto_2d)

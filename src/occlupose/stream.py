@@ -91,6 +91,10 @@ class CausalStream:
     def __init__(self, model, receptive: int, device: str = "cpu", threshold: float | None = None):
         if not (model.cfg.tcn.causal and model.cfg.encoding.causal):
             raise ValueError("a stream needs a causal lifter (model.tcn.causal and model.encoding.causal)")
+        if model.cfg.ray_frame:
+            raise ValueError("a stream takes a lifter in the camera's frame; this one lifts along each person's "
+                             "viewing ray (model.ray_frame), which live use does not support yet: use the packaged "
+                             "causal lifter, or lift the recording with `occlupose run --causal`")
         self.model, self.device = model.eval(), device
         self.threshold = model.cfg.encoding.threshold if threshold is None else float(threshold)
         self.encoder = _CausalEncoder(replace(model.cfg.encoding, threshold=self.threshold))

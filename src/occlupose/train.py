@@ -22,11 +22,21 @@ from tqdm import tqdm
 
 from . import losses as L
 from .augment import Augmenter
+from .camera import seen_along_rays
 from .checkpoint import check_device, read_checkpoint
 from .config import TrainConfig, from_dict, save_config
 from .data import Mocap, extra_mocap_path, load_mocap, merge_mocap, sample_windows
-from .encoding import DROPPING, encode
-from .lifter import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, PoseLifter, load_checkpoint, save_checkpoint, weight_design
+from .encoding import DROPPING
+from .lifter import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    PoseLifter,
+    encode_in_view,
+    load_checkpoint,
+    save_checkpoint,
+    turn_by_ray,
+    weight_design,
+)
 from .models import Discriminator
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
@@ -92,12 +102,19 @@ def batch_arrays(rng: np.random.Generator, data: TrainData, aug: Augmenter, cfg:
     offsets = np.concatenate([[0], np.cumsum(data.lengths)])
     clip = np.searchsorted(offsets, idx[:, 0], side="right") - 1
     b = aug(rng, data.poses[idx])
-    e = encode(b.det_2d, b.conf, cfg.model.encoding)
-    gt_2d = (b.gt_2d - e.centre[..., None, :]) / e.frame_scale()
+    pinhole = np.isfinite(b.root[:, 0, 0])  # (B,) perspective windows: 2D in focal-length units
+    e, centre = encode_in_view(cfg.model, b.det_2d, b.conf, pinhole)
+    gt_2d = b.gt_2d
+    if cfg.model.ray_input:
+        gt_2d = np.where(pinhole[:, None, None, None], seen_along_rays(gt_2d, centre), gt_2d)
+    gt_2d = (gt_2d - e.centre[..., None, :]) / e.frame_scale()
+    gt_3d = b.poses_3d
+    if cfg.model.ray_frame:  # perspective windows' targets as seen along the ray through the 2D centre
+        gt_3d = turn_by_ray(gt_3d, centre, pinhole, to_camera=False)
     # Eq. 3 supervises the 2D TCN on the reliable joints (paper); a soft model's 2D TCN corrects every guess
     l2d_mask = e.reliable if cfg.model.encoding.mode in DROPPING else np.ones_like(e.reliable)
     return {
-        "x": e.x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": b.poses_3d, "flags": l2d_mask,
+        "x": e.x, "gt_2d": gt_2d.astype(np.float32), "gt_3d": gt_3d, "flags": l2d_mask,
         "visible": ~b.occluded, "unreliable": ~e.reliable, "zeta": data.supervised[clip].astype(np.float32),
     }
 
@@ -191,8 +208,10 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
     """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent. From
     an ensemble (the shipped model), its first lifter's: a run trains one."""
     loaded = load_checkpoint(cfg.init, device)
-    # the test-time settings may differ: they change no weight
-    theirs, mine = weight_design(loaded.config.model), weight_design(cfg.model)
+    # the test-time settings may differ: they change no weight; so may the frame the 3D is in (ray_frame,
+    # ray_input): the same network, taught by the fine-tuning to lift into the other frame
+    theirs, mine = (replace(weight_design(c), ray_frame=False, ray_input=False)
+                    for c in (loaded.config.model, cfg.model))
     if theirs != mine:
         diff = [f"{k}: {getattr(theirs, k)} vs {getattr(mine, k)}" for k in vars(mine)
                 if getattr(theirs, k) != getattr(mine, k)]
