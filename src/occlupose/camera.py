@@ -58,7 +58,7 @@ def seen_along_rays(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     onto each frame's centre ray (:func:`ray_rotations`) would see them: the person straight ahead of it, so that
     the image plane's slant off the axis does not stretch their 2D."""
     rays = np.concatenate([points, np.ones_like(points[..., :1])], -1)
-    turned = np.einsum("...tjk,...tkl->...tjl", rays, ray_rotations(centre))  # R^T ray, as row vectors
+    turned = rays @ ray_rotations(centre)  # R^T ray, as row vectors: (..., T, J, 3) @ (..., T, 3, 3)
     return turned[..., :2] / turned[..., 2:]
 
 

@@ -125,8 +125,7 @@ def cmd_lift(args) -> int:
                 from_file = args.focal is None and args.fov is None and "focal" in d.extra
                 cam, said = intrinsics_for(d.width, d.height, d.extra["focal"] if from_file else args.focal, args.fov)
                 camera = (cam.focal, cam.cx, cam.cy)
-                said = said.replace("(given)", "(from the file)") if from_file else said
-                print(f"{src}: camera: {said}")
+                print(f"{src}: camera: {f'focal length {cam.focal:g} px (from the file)' if from_file else said}")
         poses = lift(loaded.model, d.keypoints, d.scores, d.fps, args.device, threshold=threshold, camera=camera)
         with atomic_file(dst, args.overwrite) as tmp:
             np.savez_compressed(tmp, poses_3d=poses, reliable=reliable, keypoints_2d=d.keypoints, scores=d.scores,

@@ -160,9 +160,9 @@ def turn_by_ray(poses: np.ndarray, centre: np.ndarray, pinhole: np.ndarray | boo
     (...,) which sequences have a pinhole camera (an orthographic view has no ray: left as is)."""
     rot = ray_rotations(np.asarray(centre, np.float64))  # (..., T, 3, 3), X_cam = R X_ray
     rot = np.where(np.asarray(pinhole)[..., None, None, None], rot, np.eye(3))
-    # row vectors: camera -> ray is p @ R, ray -> camera p @ R^T
-    return np.einsum("...tnj,...tjk->...tnk", poses, np.swapaxes(rot, -1, -2) if to_camera else rot
-                     ).astype(np.asarray(poses).dtype)
+    # row vectors: camera -> ray is p @ R, ray -> camera p @ R^T ((..., T, 17, 3) @ (..., T, 3, 3))
+    poses = np.asarray(poses)
+    return (poses @ (np.swapaxes(rot, -1, -2) if to_camera else rot)).astype(poses.dtype)
 
 
 def encode_in_view(cfg: ModelConfig, keypoints: np.ndarray, confidence: np.ndarray, pinhole: np.ndarray | bool,
