@@ -104,7 +104,10 @@ def test_contract_reproduces_lift_for_a_ray_frame_model(tmp_path):
     terms = contract(loaded)
     assert terms["view"]["ray_frame"] and terms["view"]["ray_input"]
     assert "straight ahead" in terms["view"]["without_a_camera"]
-    assert contract(load_checkpoint("causal"))["view"] is None
+    plain = replace(cfg, ray_frame=False, ray_input=False)
+    plain_model = LoadedModel(model=PoseLifter(plain), config=TrainConfig(model=plain), name="p", meta={})
+    assert contract(plain_model)["view"] is None
+    assert contract(load_checkpoint("causal"))["view"]["ray_input"]  # the packaged causal lifter: along the ray too
     sess = _session(export_lifter_onnx(model, tmp_path / "r.onnx"))
     rng = np.random.default_rng(4)
     t, (f, cx, cy) = 60, (800.0, 640.0, 360.0)

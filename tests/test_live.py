@@ -1,6 +1,7 @@
 """occlupose live: the causal per-frame pipeline, its frame mailbox, its outputs and its command."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,6 +97,22 @@ def test_live_lifting_never_looks_ahead(causal):
         for k in (2, 3, 4, 6):
             np.testing.assert_array_equal(ra[t][k], rb[t][k])
     assert np.abs(ra[39][2] - rb[39][2]).max() > 0.01  # and a different future is seen once it comes
+
+
+def test_a_lifter_along_the_viewing_ray_is_given_the_camera(causal, monkeypatch):
+    """Each person's stream gets the live camera (the stream's own test checks it then equals `lift` with that
+    camera); the same weights read as a camera-frame lifter give another pose for a person off the centre."""
+    camera = intrinsics_for(640, 480)[0]
+    kps = [keypoints(t) + [200.0, 0.0] for t in range(12)]
+    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, ray_frame=False, ray_input=False))
+    plain = LiveLifter(causal, RUN, camera, LiveConfig(min_frames=1))
+    feed(plain, kps)
+    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, ray_frame=True, ray_input=True))
+    along = LiveLifter(causal, RUN, camera, LiveConfig(min_frames=1))
+    feed(along, kps)
+    assert along.people[0].stream.camera == (camera.focal, camera.cx, camera.cy)
+    assert plain.people[0].stream.camera is None
+    assert np.abs(along.people[0].rows[-1][2] - plain.people[0].rows[-1][2]).max() > 0.01
 
 
 def test_tracks_keep_people_seen_long_enough_with_gaps_as_nan(causal):

@@ -35,6 +35,21 @@ def test_eq4_sum_over_joints_mean_over_frames():
     assert L.loss_mse_3d(pred, gt, tensor([1.0, 0.0])).item() == pytest.approx(0.05)
 
 
+def test_eq4_with_hidden_joints_weighted():
+    """Joint 3 (error 0.01) hidden in every frame and counted 3 times, joint 5 (0.04) visible: 0.03 + 0.04."""
+    gt = torch.zeros(1, 2, 17, 3, dtype=torch.float64)
+    pred = gt.clone()
+    pred[:, :, 3, 0], pred[:, :, 5, 1] = 0.1, 0.2
+    visible = torch.ones(1, 2, 17, dtype=torch.bool)
+    visible[:, :, 3] = False
+    one = tensor([1.0])
+    plain = L.loss_3d(pred, gt, gt[..., :2], visible, one, None)["mse"]
+    hidden = L.loss_3d(pred, gt, gt[..., :2], visible, one, None, L.LossWeights(occluded=3.0))["mse"]
+    assert plain.item() == pytest.approx(0.05) and hidden.item() == pytest.approx(0.07)
+    with pytest.raises(ValueError):
+        L.LossWeights(occluded=-1.0)
+
+
 def test_eq5_projection_up_to_scale_and_visible_only():
     rng = np.random.default_rng(0)
     pred = tensor(rng.normal(size=(1, 4, 17, 3)))

@@ -70,9 +70,24 @@ def test_threshold_override_and_bad_input(causal):
     offline = PoseLifter()
     with pytest.raises(ValueError, match="causal"):
         CausalStream(offline, 10)
-    along_rays = PoseLifter(replace(causal.cfg, ray_frame=True))
-    with pytest.raises(ValueError, match="viewing ray"):
-        CausalStream(along_rays, 10)
+
+
+@pytest.mark.parametrize("ray_input, camera", [(True, (500.0, 60.0, 400.0)), (False, (350.0, 500.0, 90.0)),
+                                               (True, None)])
+def test_stream_along_the_viewing_ray_equals_the_whole_sequence(causal, ray_input, camera, monkeypatch):
+    """A lifter along the viewing ray (the causal weights relabelled: any weights must give the same numbers
+    both ways): each frame's 2D seen along the ray through its causal centre, the 3D turned back by it. The
+    person is far off the principal point, so a turn left out or taken from another frame shows."""
+    monkeypatch.setattr(causal, "cfg", replace(causal.cfg, ray_frame=True, ray_input=ray_input, bone_test=0.5))
+    kp, conf = sequence()
+    times = np.arange(len(kp)) / 30.0
+    whole = lift(causal, kp, conf, times=times, camera=camera)
+    stream = CausalStream(causal, receptive_field(causal), camera=camera)
+    live = np.stack([stream.push(t, kp[i], conf[i]) for i, t in enumerate(times)])
+    on_grid = np.isclose(times * causal.cfg.fps, np.round(times * causal.cfg.fps))
+    np.testing.assert_allclose(live[on_grid], whole[on_grid], atol=1e-5)
+    straight = lift(causal, kp, conf, times=times)  # as if the person stood straight ahead
+    assert (np.abs(straight - whole).max() > 0.01) == (camera is not None)
 
 
 def test_receptive_field_is_what_the_output_depends_on(causal):

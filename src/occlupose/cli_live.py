@@ -189,7 +189,8 @@ def add_parser(sub) -> None:
     lv.add_argument("--no-join", action="store_true",
                     help="show the online tracker's own ids: someone hidden for over 25 frames comes back as someone "
                          "new (default: given the id of the person they continue, lost within 1.5 s)")
-    lv.add_argument("--focal", type=float, help="the camera's focal length in pixels")
+    lv.add_argument("--focal", type=float, help="the camera's focal length in pixels: where people stand, and the "
+                                                "viewing ray the packaged causal lifter lifts along")
     lv.add_argument("--fov", type=float, help="the camera's horizontal field of view in degrees (default: 65)")
     lv.add_argument("--device", default="cpu", help="device for the lifter (cpu, cuda)")
     lv.add_argument("--threads", type=int, default=2, help="CPU threads of the landmark model")

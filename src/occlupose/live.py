@@ -239,6 +239,7 @@ class LiveLifter:
         self.model, self.run, self.camera, self.cfg = model, run, camera, cfg
         self.filter = run.occlusion or model.cfg.encoding.filter
         self.receptive = receptive_field(model)
+        self.lift_camera = (camera.focal, camera.cx, camera.cy)  # for a lifter along the viewing ray
         self.world_shares = world_shares(run.world_depth)  # (17,) once, not per frame and person
         self.people: dict[int, _Person] = {}
         self.step_times: list[float] = []
@@ -254,7 +255,7 @@ class LiveLifter:
             if p is None:
                 p = self.people[tid] = _Person(step, OneEuro(self.run.one_euro), OneEuro(self.run.trajectory.one_euro),
                                                CausalStream(self.model, self.receptive, self.run.device,
-                                                            self.filter.threshold),
+                                                            self.filter.threshold, self.lift_camera),
                                                sides=None if self.run.sides == "off" else SideKeeper(),
                                                world_filter=OneEuro(self.run.one_euro))
             size = det.size

@@ -30,9 +30,13 @@ def loss_2d_tcn(pred_2d: torch.Tensor, gt_2d: torch.Tensor, reliable: torch.Tens
     return _masked_mean(((pred_2d - gt_2d) ** 2).sum(-1), reliable)
 
 
-def loss_mse_3d(pred: torch.Tensor, gt: torch.Tensor, zeta: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 4: mean squared 3D joint distance, over the windows that have 3D (zeta = 1)."""
+def loss_mse_3d(pred: torch.Tensor, gt: torch.Tensor, zeta: torch.Tensor | None = None,
+                weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 4: mean squared 3D joint distance, over the windows that have 3D (zeta = 1); ``weight`` (B, T, J)
+    scales each joint's term (None: Eq. 4's equal weights)."""
     err = ((pred - gt) ** 2).sum(-1)  # (B, T, J)
+    if weight is not None:
+        err = err * weight
     if zeta is None:
         return err.sum(-1).mean()
     return _masked_mean(err, zeta[:, None, None].expand_as(err) > 0.5)
@@ -99,16 +103,20 @@ class LossWeights:
     w1: float = 1.0  # L_3D
     w2: float = 0.1  # L_reg
     w_2d: float = 1.0  # L_2D (Eq. 9 has none; kept for the ablation of the 2D TCN)
+    #: Eq. 4's term of a joint hidden in the window (Cylinder Man or occluder) counted this many times: 1 is the
+    #: paper's plain mean; more spends the lifter's capacity on the joints its input cannot show
+    occluded: float = 1.0
 
     def __post_init__(self) -> None:
-        at_least(self, 0.0, "alpha", "beta", "w1", "w2", "w_2d")
+        at_least(self, 0.0, "alpha", "beta", "w1", "w2", "w_2d", "occluded")
 
 
 def loss_3d(pred: torch.Tensor, gt: torch.Tensor, gt_2d: torch.Tensor, visible: torch.Tensor, zeta: torch.Tensor,
             fake_logits: torch.Tensor | None, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
     """Eq. 6: zeta MSE + (1 - zeta) projection + alpha symmetry + beta adversarial (terms and total)."""
     terms = {
-        "mse": loss_mse_3d(pred, gt, zeta) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
+        "mse": loss_mse_3d(pred, gt, zeta, None if weights.occluded == 1.0 else 1.0 + (weights.occluded - 1.0) * (
+            ~visible).to(pred.dtype)) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
         "proj": loss_projection(pred, gt_2d, visible, zeta) if bool((zeta < 0.5).any()) else pred.new_zeros(()),
         "sym": loss_symmetry(pred),
         "adv": loss_adversarial_generator(fake_logits) if fake_logits is not None else pred.new_zeros(()),

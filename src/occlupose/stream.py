@@ -12,7 +12,9 @@ model frame is the whole-sequence result (tested to 1e-5 m); at the input frame 
 just before it (at most 20 ms old: the whole-sequence resampling would interpolate towards the next one). With
 the model's bone pull (``bone_test``), the lengths of every model frame's unpulled pose go into a running window
 of ``encoding.causal_window`` frames, and the newest pose is pulled toward their median, as the whole sequence's
-:func:`lifter.pull_bones` does with that window.
+:func:`lifter.pull_bones` does with that window. A lifter along the viewing ray (``ray_frame``) given the
+camera sees each model frame's 2D along the ray through that frame's causal centre and has its 3D turned back by
+it, as :func:`lifter.encode_in_view` and :func:`lifter.lift` do over the sequence.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from .camera import seen_along_rays
 from .encoding import InputEncoding, _channels, _clean, average_confidence
-from .lifter import drop_placeholders
+from .lifter import drop_placeholders, turn_by_ray
 from .models import STRIDE_GRID  # windows start on multiples of this, as the whole sequence's grid does
 from .skeleton import TWIN_MEAN, bone_lengths, scale_bones
 
@@ -49,6 +52,7 @@ class _CausalEncoder:
         self.scale: float | None = None  # the last good scale
         self.past: deque = deque(maxlen=enc.causal_window)  # (rms, reliable joints) of the last frames
         self.recent: deque = deque(maxlen=enc.confidence_frames)  # (C*, exists) of the last frames
+        self.centre = np.zeros(2)  # the last frame's centre (pelvis held, else the reliable joints' mean held)
 
     def __call__(self, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """kp (17, 2) (NaN: none), conf (17,) -> (17, 3) float32 network input."""
@@ -65,6 +69,7 @@ class _CausalEncoder:
         if n:
             self.mean = (kp * rel[:, None]).sum(0) / n
         centre = self.pelvis if self.pelvis is not None else (self.mean if self.mean is not None else np.zeros(2))
+        self.centre = centre
         rms = float(np.sqrt((((kp - centre) ** 2).sum(-1) * rel).sum() / max(n, 1)))
         self.past.append((rms, n))
         scale = self._median(lambda k: k >= enc.min_joints)
@@ -86,18 +91,24 @@ class _CausalEncoder:
 class CausalStream:
     """One person's frames in, one pose per frame out, exactly as :func:`lifter.lift` over the whole
     sequence at the model's rate (see the module's docstring). ``receptive``: the model's receptive field in
-    model frames (measured once per model with :func:`receptive_field`)."""
+    model frames (measured once per model with :func:`receptive_field`). ``camera``: (focal length, principal
+    point x, y) in the keypoints' unit, as :func:`lifter.lift` takes it: a lifter along the viewing ray
+    (:attr:`ModelConfig.ray_frame`) sees each frame's 2D along the ray through its causal centre and its 3D is
+    turned back into the camera's frame; other lifters ignore it."""
 
-    def __init__(self, model, receptive: int, device: str = "cpu", threshold: float | None = None):
+    def __init__(self, model, receptive: int, device: str = "cpu", threshold: float | None = None,
+                 camera: tuple[float, float, float] | None = None):
         if not (model.cfg.tcn.causal and model.cfg.encoding.causal):
             raise ValueError("a stream needs a causal lifter (model.tcn.causal and model.encoding.causal)")
-        if model.cfg.ray_frame:
-            raise ValueError("a stream takes a lifter in the camera's frame; this one lifts along each person's "
-                             "viewing ray (model.ray_frame), which live use does not support yet: use the packaged "
-                             "causal lifter, or lift the recording with `occlupose run --causal`")
         self.model, self.device = model.eval(), device
         self.threshold = model.cfg.encoding.threshold if threshold is None else float(threshold)
-        self.encoder = _CausalEncoder(replace(model.cfg.encoding, threshold=self.threshold))
+        enc = replace(model.cfg.encoding, threshold=self.threshold)
+        self.encoder = _CausalEncoder(enc)
+        # a ray-frame lifter with a camera: keypoints in focal-length units about the principal point; the
+        # first encoder only finds each frame's centre, the second encodes the 2D seen along its ray
+        self.camera = tuple(map(float, camera)) if model.cfg.ray_frame and camera is not None else None
+        self.seen_encoder = _CausalEncoder(enc) if self.camera is not None and model.cfg.ray_input else None
+        self.centres: deque = deque()  # (2,) the centre of each model frame in self.inputs
         self.dt = 1.0 / model.cfg.fps
         # the longest window: a receptive field from a grid-aligned start (more frames are held during a push
         # that makes several model frames, so that each of them gets its whole receptive field)
@@ -130,6 +141,8 @@ class CausalStream:
         """The frame at ``time`` s (increasing): keypoints (17, 2) any unit (NaN: none), C* (17,) -> the pose
         (17, 3) metres, root-relative, at the model frame at or before ``time``."""
         kp, conf, rel = self._prepare(keypoints, confidence)
+        if self.camera is not None:
+            kp = (kp - np.array(self.camera[1:])) / self.camera[0]
         if self.prev is not None and time <= self.prev[0]:
             raise ValueError(f"frame times must increase ({time} after {self.prev[0]})")
         if self.t0 is None:
@@ -150,7 +163,7 @@ class CausalStream:
                 c = (1 - w) * conf_a + w * conf
                 m_conf = np.where(reliable, np.maximum(c, self.threshold),
                                   np.minimum(c, np.nextafter(self.threshold, 0)))
-            self.inputs.append(self.encoder(m_kp, m_conf))
+            self.inputs.append(self._encode(m_kp, m_conf))
             self.count += 1
             fresh += 1
         self.prev = (float(time), kp, conf, rel)
@@ -161,8 +174,12 @@ class CausalStream:
             x = torch.from_numpy(np.stack(window)[None]).to(self.device)
             with torch.no_grad():
                 poses = self.model.infer(x, pull=False)[0, -fresh:].cpu().numpy().astype(np.float64)
+            if self.camera is not None:  # from the frame of each model frame's ray into the camera's
+                poses = turn_by_ray(poses, np.stack(list(self.centres)[-fresh:]), True, to_camera=True)
             while len(self.inputs) > self.span:
                 self.inputs.popleft()
+                if self.centres:
+                    self.centres.popleft()
             lengths = bone_lengths(poses)  # (fresh, 16)
             self.lengths.extend(lengths)
             self.pose = poses[-1]
@@ -171,3 +188,14 @@ class CausalStream:
                 scale = (target / np.maximum(lengths[-1], 1e-6)) ** self.model.cfg.bone_test
                 self.pose = scale_bones(self.pose, scale)
         return self.pose.astype(np.float32)
+
+    def _encode(self, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """One model frame's network input (17, 3), as :func:`lifter.encode_in_view` gives it in a sequence."""
+        x = self.encoder(kp, conf)
+        if self.camera is None:
+            return x
+        centre = self.encoder.centre.copy()
+        self.centres.append(centre)
+        if self.seen_encoder is None:
+            return x
+        return self.seen_encoder(seen_along_rays(kp[None], centre[None])[0], conf)
