@@ -114,9 +114,9 @@ class LossWeights:
 def loss_3d(pred: torch.Tensor, gt: torch.Tensor, gt_2d: torch.Tensor, visible: torch.Tensor, zeta: torch.Tensor,
             fake_logits: torch.Tensor | None, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
     """Eq. 6: zeta MSE + (1 - zeta) projection + alpha symmetry + beta adversarial (terms and total)."""
+    hidden = None if weights.occluded == 1.0 else 1.0 + (weights.occluded - 1.0) * (~visible).to(pred.dtype)
     terms = {
-        "mse": loss_mse_3d(pred, gt, zeta, None if weights.occluded == 1.0 else 1.0 + (weights.occluded - 1.0) * (
-            ~visible).to(pred.dtype)) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
+        "mse": loss_mse_3d(pred, gt, zeta, hidden) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
         "proj": loss_projection(pred, gt_2d, visible, zeta) if bool((zeta < 0.5).any()) else pred.new_zeros(()),
         "sym": loss_symmetry(pred),
         "adv": loss_adversarial_generator(fake_logits) if fake_logits is not None else pred.new_zeros(()),
