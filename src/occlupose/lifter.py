@@ -182,12 +182,13 @@ def encode_in_view(cfg: ModelConfig, keypoints: np.ndarray, confidence: np.ndarr
 
 @torch.no_grad()
 def lift_in_view(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, pinhole: np.ndarray | bool,
-                 device: str = "cpu") -> np.ndarray:
+                 device: str = "cpu", encoding: InputEncoding | None = None) -> np.ndarray:
     """(B, T, 17, 2) or (T, 17, 2) keypoints at the model's rate (focal-length units about the principal point
     where ``pinhole`` (B,) / scalar) and their C* -> the same-shaped (..., 17, 3) root-relative 3D in the camera's
-    frame: the encoding, the network and, for a ray-frame model, the turn back. For data already at the model's
-    rate (the evaluation's views); :func:`lift` resamples and checks a user's sequence."""
-    enc, centre = encode_in_view(model.cfg, keypoints, confidence, pinhole)
+    frame: the encoding (``encoding``: the model's own unless given), the network and, for a ray-frame model, the
+    turn back. For data already at the model's rate (the evaluation's views, and :func:`lift` once it has
+    resampled and checked a user's sequence)."""
+    enc, centre = encode_in_view(model.cfg, keypoints, confidence, pinhole, encoding)
     x = enc.x if enc.x.ndim == 4 else enc.x[None]
     out = model.infer(torch.from_numpy(x).to(device)).cpu().numpy().reshape(enc.x.shape)
     return turn_by_ray(out, centre, pinhole, to_camera=True) if model.cfg.ray_frame else out
@@ -431,12 +432,8 @@ def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: 
     pinhole = model.cfg.ray_frame and camera is not None
     if pinhole:  # focal-length units about the principal point, which the ray frame is defined in
         kp_m = (kp_m - np.array(camera[1:])) / camera[0]
-    encoded, centre = encode_in_view(model.cfg, kp_m, conf_m, pinhole, enc)
     model.eval()
-    out = model.infer(torch.from_numpy(encoded.x[None]).to(device))
-    poses = out[0].cpu().numpy().astype(np.float64)
-    if pinhole:
-        poses = turn_by_ray(poses, centre, True, to_camera=True)
+    poses = lift_in_view(model, kp_m, conf_m, pinhole, device, enc).astype(np.float64)
     if t_model is not None:
         poses = resample_at(poses, t_model, t_in)
     return poses.astype(np.float32)
