@@ -57,7 +57,7 @@ from occlusion_ids import hidden_copy  # this folder is on the path: run as a sc
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.detect import cv2_module
-from occlupose.lifter import load_checkpoint
+from occlupose.lifter import PACKAGED, load_checkpoint
 from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
 from occlupose.multiview import Camera, read_qca, triangulate
 from occlupose.pipeline import RunConfig, lift_tracks, track_video
@@ -600,12 +600,17 @@ def print_means(rows: list[tuple], where: str) -> None:
 
 
 def system_names(ckpts: list[str | None]) -> list[str]:
-    """"occlupose", or with several lifters "occlupose RUN" (the checkpoint's folder, e.g. default-s0, with
-    the folders above it where two share that name)."""
+    """"occlupose", or with several lifters "occlupose RUN" (a packaged model's name, or the checkpoint's
+    folder, e.g. default-s0, with the folders above it where two share that name)."""
     if len(ckpts) == 1:
         return ["occlupose"]
+
     def name(c, depth: int) -> str:
-        return str(Path(*Path(c).parent.parts[-depth:])) if c else "shipped"
+        if not c:
+            return "shipped"
+        if c in PACKAGED and not Path(c).exists():
+            return c
+        return str(Path(*Path(c).parent.parts[-depth:]))
 
     names = [name(c, 1) for c in ckpts]
     for depth in range(2, 8):  # as many folders above as it takes to tell the runs apart

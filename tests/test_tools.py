@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from occlupose.lifter import load_checkpoint
+from occlupose.lifter import PACKAGED, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_each_packaged_model_is_what_its_cards_training_command_trains():
     def weights_config(cfg):
         return replace(cfg, name="", seed=0, threads=1, workers=0, model=weight_design(cfg.model))
 
-    for name in ("default", "causal"):
+    for name in PACKAGED:
         card = (root / "src" / "occlupose" / "weights" / f"{name}.md").read_text()
         command = card.split("## Command", 1)[1].split("## Metrics", 1)[0]
         recipe = re.search(r"occlupose train --config (\S+)", command).group(1)
@@ -104,3 +104,22 @@ def test_set_test_time_keeps_the_weights_and_rescores_the_card(tmp_path):
     assert card.rstrip().endswith("The metrics above are with them.")
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode != 0 and "nothing to change" in again.stderr
+
+
+def test_hidden_gaps_draws_the_line_between_the_anchors_on_either_side():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from hidden_gaps import interpolate
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    import numpy as np
+
+    kp = np.zeros((7, 2, 2))
+    kp[:, 0, 0] = [0, 9, 9, 9, 4, 9, 9]  # joint 0: anchors at frames 0 and 4, then none to the end
+    kp[:, 1, 1] = [5, 5, 5, 5, 5, 5, 5]  # joint 1: never an anchor
+    anchor = np.zeros((7, 2), bool)
+    anchor[[0, 4], 0] = True
+    out, gap = interpolate(kp, anchor)
+    np.testing.assert_allclose(out[:, 0, 0], [0, 1, 2, 3, 4, 4, 4])  # the line, then held after the last anchor
+    np.testing.assert_allclose(out[:, 1], kp[:, 1])  # no anchor at all: the guess stays
+    assert gap[:, 0].tolist() == [0, 3, 3, 3, 0, 2, 2] and gap[:, 1].tolist() == [7] * 7

@@ -76,6 +76,15 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, mocap):
     with pytest.raises(ValueError, match="channels=24.*channels=32"):
         train(wider, tmp_path / "wider", progress=False)
     assert not (tmp_path / "wider").exists()
+    # the same network may be taught another rule for low-C* keypoints (the encoding's mode and flag vote), and
+    # the checkpoint then records the new rule; another b is another input and is refused
+    enc = cfg.model.encoding
+    other_rule = replace(enc, mode="soft" if enc.mode == "paper" else "paper", flag_frames=5)
+    hard = replace(still, init=str(tmp_path / "base" / "final.pt"), model=replace(cfg.model, encoding=other_rule))
+    assert load_checkpoint(train(hard, tmp_path / "hard", progress=False)).model.cfg.encoding == other_rule
+    other_b = replace(hard, model=replace(cfg.model, encoding=replace(enc, threshold=0.5)))
+    with pytest.raises(ValueError, match="threshold=0.3.*threshold=0.5"):
+        train(other_b, tmp_path / "other_b", progress=False)
 
 
 def test_the_fine_tuning_configs_start_from_the_shipped_model():

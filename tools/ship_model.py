@@ -17,7 +17,7 @@ import torch
 
 from occlupose.data import load_mocap
 from occlupose.evaluate import evaluate_model, format_table
-from occlupose.lifter import combine, load_checkpoint, save_checkpoint, with_test_time
+from occlupose.lifter import PACKAGED, combine, load_checkpoint, save_checkpoint, with_test_time
 from occlupose.models import count_parameters
 from occlupose.train import training_mocap
 
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
                     help="more run folders of the same recipe (other seeds): the packaged model averages the 3D of "
                          "all of them (ModelConfig.ensemble)")
-    ap.add_argument("--name", default="default", choices=["default", "causal"],
+    ap.add_argument("--name", default="default", choices=PACKAGED,
                     help="which packaged model to write: weights/NAME.pt and NAME.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -131,19 +131,25 @@ def main() -> None:
     view = ("" if not cfg.model.ray_frame else
             "\nIt lifts each person as a camera turned to look straight at their pelvis would see them "
             f"(`model.ray_frame: true`{', `ray_input: true`: the 2D too' if cfg.model.ray_input else ''}), and "
-            "`run` and `lift` turn its 3D back into the camera's axes with the camera (a focal length given, or "
-            "stated in the 2D file, else a 65 degree field of view assumed).")
+            + ("`run` and `lift` turn its 3D back into the camera's axes with the camera (a focal length given, or "
+               "stated in the 2D file, else a 65 degree field of view assumed)." if args.name != "causal" else
+               "`run --causal` and `live` turn its 3D back into the camera's axes with the camera (a focal length "
+               "or field of view given, else a 65 degree field of view assumed)."))
     chosen = f"\n## How this design was chosen\n{Path(args.chosen).read_text().strip()}\n" if args.chosen else ""
-    what = ("The default lifter of `occlupose run` and `occlupose lift`" if args.name == "default" else
-            "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its frame "
-            "and the ones before it")
+    what = {"default": "The default lifter of `occlupose run` and `occlupose lift`",
+            "causal": "The causal lifter of `occlupose run --causal` (`--model causal`): each output sees only its "
+                      "frame and the ones before it",
+            "occluded": "The lifter for people behind objects (`occlupose run --model occluded`, `occlupose lift "
+                        "--model occluded`): a keypoint the occlusion filter does not trust is dropped and filled "
+                        "from context, not believed"}[args.name]
     name_option = "" if args.name == "default" else f" --name {args.name}"
     ensemble = "".join(f" --ensemble {r}" for r in args.ensemble)
     card = f"""# Model card: {shipped.name}
 
 {what}, trained with the recipe `{cfg.name}` ({parts}, {count_parameters(shipped.model):,} parameters,
 stored in float16, {out.stat().st_size / 1e6:.1f} MB). Input encoding: {encodings[enc.mode]} (b = {enc.threshold:g},
-sigma = {enc.sigma:g}{f", C* averaged over {enc.confidence_frames} frames" if enc.confidence_frames > 1 else ""};
+sigma = {enc.sigma:g}{f", C* averaged over {enc.confidence_frames} frames" if enc.confidence_frames > 1 else ""}{
+    f", the missing flag voted over {enc.flag_frames} frames" if enc.flag_frames > 1 else ""};
 recorded in the checkpoint, used by `run`, `lift` and `evaluate`).{view}
 
 ## Data

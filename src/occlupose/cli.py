@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="MPJPE / P-MPJPE on the test subjects, overall and on occluded joints")
-    e.add_argument("checkpoint", help="checkpoint file, or a packaged model: default, causal")
+    e.add_argument("checkpoint", help="checkpoint file, or a packaged model: default, causal, occluded")
     e.add_argument("--views", type=int, help="virtual views per test clip (default: the model's config)")
     e.add_argument("--clean", action="store_true", help="only the clean-2D evaluation")
     flip = e.add_mutually_exclusive_group()
@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Detectron2, Ultralytics), MMPose predictions or MediaPipe landmarks (README, \"From other "
                          "tools' JSON\")")
     li.add_argument("-o", "--output", required=True, help="output .npz, or a folder for several inputs")
-    li.add_argument("--model", help="checkpoint (default: the shipped model)")
+    li.add_argument("--model", help="lifter checkpoint, or a packaged model: default, occluded (people behind objects) "
+                                     "(default: default)")
     li.add_argument("--threshold", type=float,
                     help="confidence below which a keypoint is missing (default: the model's b; the paper's 0.3)")
     li.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -360,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, help="several videos: how many to run at once (processes)")
     r.add_argument("--overwrite", action="store_true", help="replace earlier results in the output folder")
     r.add_argument("--no-render", action="store_true", help="do not draw render.mp4")
-    r.add_argument("--model", help="lifter checkpoint, or a packaged model: default, causal (default: default)")
+    r.add_argument("--model", help="lifter checkpoint, or a packaged model: default, causal, occluded (people behind "
+                                    "objects) (default: default)")
     r.add_argument("--backend", default="blazepose", choices=["blazepose", "hourglass"],
                    help="2D keypoint backend (hourglass: the paper's network, needs --weights)")
     r.add_argument("--weights", help="hourglass checkpoint (occlupose hourglass train)")

@@ -28,7 +28,9 @@ CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
 DEFAULT_WEIGHTS = "default.pt"
 #: the models that ship in the package, by the name ``--model`` accepts
-PACKAGED = ("default", "causal")
+#: the lifters that ship in the package, by name: the default; ``causal`` for live use; ``occluded`` for people
+#: behind objects (the paper's hard encoding: docs/results.md, "The hard encoding at the shipped budget")
+PACKAGED = ("default", "causal", "occluded")
 #: :meth:`PoseLifter.infer` puts its flip and grid variants in one batch up to this many frames in all
 ONE_BATCH_FRAMES = 1 << 16
 
@@ -243,7 +245,7 @@ def save_checkpoint(path: str | os.PathLike, model: PoseLifter, cfg: TrainConfig
 
 
 def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") -> LoadedModel:
-    """Load a lifter checkpoint: a file, a packaged model's name (:data:`PACKAGED`: ``"causal"`` for live use),
+    """Load a lifter checkpoint: a file, a packaged model's name (:data:`PACKAGED`),
     or None for the default model. Clear errors for bad files."""
     if path is None or (str(path) in PACKAGED and not Path(path).exists()):
         name = DEFAULT_WEIGHTS if path is None else f"{path}.pt"

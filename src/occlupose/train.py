@@ -209,9 +209,13 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
     an ensemble (the shipped model), its first lifter's: a run trains one."""
     loaded = load_checkpoint(cfg.init, device)
     # the test-time settings may differ: they change no weight; so may the frame the 3D is in (ray_frame,
-    # ray_input): the same network, taught by the fine-tuning to lift into the other frame
-    theirs, mine = (replace(weight_design(c), ray_frame=False, ray_input=False)
-                    for c in (loaded.config.model, cfg.model))
+    # ray_input) and the rule for what a low-C* keypoint shows (the encoding's mode and flag vote): the same
+    # network, taught by the fine-tuning to lift in the other frame or from the other input
+    def design(c):
+        w = weight_design(c)
+        return replace(w, ray_frame=False, ray_input=False, encoding=replace(w.encoding, mode="soft", flag_frames=1))
+
+    theirs, mine = design(loaded.config.model), design(cfg.model)
     if theirs != mine:
         diff = [f"{k}: {getattr(theirs, k)} vs {getattr(mine, k)}" for k in vars(mine)
                 if getattr(theirs, k) != getattr(mine, k)]
