@@ -69,9 +69,10 @@ def test_each_packaged_model_is_what_its_cards_training_command_trains():
         command = card.split("## Command", 1)[1].split("## Metrics", 1)[0]
         recipe = re.search(r"occlupose train --config (\S+)", command).group(1)
         wanted = load_config(root / recipe)
-        started = re.search(r"occlupose train --config \S+ --init (\S+)", command)  # a fine-tuning's own start
+        # a fine-tuning's own start: the last training command's (a fine-tuning in two stages names both)
+        started = re.findall(r"occlupose train --config \S+ --init (\S+)", command)
         if started:
-            wanted = replace(wanted, init=started.group(1))
+            wanted = replace(wanted, init=started[-1])
         shipped = load_checkpoint(name).config
         assert weights_config(shipped) == weights_config(wanted), (name, recipe)
 

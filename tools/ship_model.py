@@ -141,7 +141,7 @@ def main() -> None:
                       "frame and the ones before it",
             "occluded": "The lifter for people behind objects (`occlupose run --model occluded`, `occlupose lift "
                         "--model occluded`): a keypoint the occlusion filter does not trust is dropped and filled "
-                        "from context, not believed"}[args.name]
+                        "from context rather than believed"}[args.name]
     name_option = "" if args.name == "default" else f" --name {args.name}"
     ensemble = "".join(f" --ensemble {r}" for r in args.ensemble)
     card = f"""# Model card: {shipped.name}

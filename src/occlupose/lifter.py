@@ -27,9 +27,9 @@ from .skeleton import ANCESTRY, BONES, FLIP_PERMUTATION, ROOT, TWIN_MEAN
 CHECKPOINT_FORMAT = "occlupose-lifter"
 CHECKPOINT_VERSION = 1
 DEFAULT_WEIGHTS = "default.pt"
-#: the models that ship in the package, by the name ``--model`` accepts
-#: the lifters that ship in the package, by name: the default; ``causal`` for live use; ``occluded`` for people
-#: behind objects (the paper's hard encoding: docs/results.md, "The hard encoding at the shipped budget")
+#: the lifters that ship in the package, by the name ``--model`` accepts: the default; ``causal`` for live use;
+#: ``occluded`` for people behind objects (the paper's hard encoding: docs/results.md, "The hard encoding at the
+#: shipped budget")
 PACKAGED = ("default", "causal", "occluded")
 #: :meth:`PoseLifter.infer` puts its flip and grid variants in one batch up to this many frames in all
 ONE_BATCH_FRAMES = 1 << 16
