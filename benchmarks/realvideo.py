@@ -57,7 +57,7 @@ from occlusion_ids import hidden_copy  # this folder is on the path: run as a sc
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.detect import cv2_module
-from occlupose.lifter import PACKAGED, load_checkpoint
+from occlupose.lifter import is_packaged, load_checkpoint
 from occlupose.metrics import accel_error, mpjpe, n_mpjpe, p_mpjpe
 from occlupose.multiview import Camera, read_qca, triangulate
 from occlupose.pipeline import RunConfig, lift_tracks, track_video
@@ -608,7 +608,7 @@ def system_names(ckpts: list[str | None]) -> list[str]:
     def name(c, depth: int) -> str:
         if not c:
             return "shipped"
-        if c in PACKAGED and not Path(c).exists():
+        if is_packaged(c):
             return c
         return str(Path(*Path(c).parent.parts[-depth:]))
 

@@ -156,6 +156,13 @@ def _repeat_edges(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
     return torch.cat(parts, 1) if len(parts) > 1 else x
 
 
+def focal_units(keypoints: np.ndarray, camera: tuple[float, float, float]) -> np.ndarray:
+    """(..., 2) pixels -> focal-length units about the principal point, the unit the ray frame is defined in;
+    ``camera``: (focal length, principal point x, y) in the keypoints' unit. One rule for :func:`lift` and the
+    live stream, which must agree."""
+    return (keypoints - np.asarray(camera[1:], dtype=np.float64)) / camera[0]
+
+
 def turn_by_ray(poses: np.ndarray, centre: np.ndarray, pinhole: np.ndarray | bool, to_camera: bool) -> np.ndarray:
     """(..., T, 17, 3) root-relative poses turned between the camera frame and the frame of the pelvis's viewing
     ray (:attr:`ModelConfig.ray_frame`): ``centre`` (..., T, 2) the 2D centre in focal-length units; ``pinhole``
@@ -244,10 +251,15 @@ def save_checkpoint(path: str | os.PathLike, model: PoseLifter, cfg: TrainConfig
         torch.save(payload, tmp)
 
 
+def is_packaged(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a packaged model (:data:`PACKAGED`) rather than a file: a file of that name wins."""
+    return str(path) in PACKAGED and not Path(path).exists()
+
+
 def load_checkpoint(path: str | os.PathLike | None = None, device: str = "cpu") -> LoadedModel:
     """Load a lifter checkpoint: a file, a packaged model's name (:data:`PACKAGED`),
     or None for the default model. Clear errors for bad files."""
-    if path is None or (str(path) in PACKAGED and not Path(path).exists()):
+    if path is None or is_packaged(path):
         name = DEFAULT_WEIGHTS if path is None else f"{path}.pt"
         ref = resources.files("occlupose") / "weights" / name
         with resources.as_file(ref) as p:
@@ -432,8 +444,8 @@ def lift(model: PoseLifter, keypoints: np.ndarray, confidence: np.ndarray, fps: 
         conf_m = resample_at(conf, t_in, t_model)
         conf_m = np.where(rel_m, np.maximum(conf_m, enc.threshold), np.minimum(conf_m, np.nextafter(enc.threshold, 0)))
     pinhole = model.cfg.ray_frame and camera is not None
-    if pinhole:  # focal-length units about the principal point, which the ray frame is defined in
-        kp_m = (kp_m - np.array(camera[1:])) / camera[0]
+    if pinhole:
+        kp_m = focal_units(kp_m, camera)
     model.eval()
     poses = lift_in_view(model, kp_m, conf_m, pinhole, device, enc).astype(np.float64)
     if t_model is not None:

@@ -27,7 +27,7 @@ import torch
 
 from .camera import seen_along_rays
 from .encoding import InputEncoding, _channels, _clean, average_confidence
-from .lifter import drop_placeholders, turn_by_ray
+from .lifter import drop_placeholders, focal_units, turn_by_ray
 from .models import STRIDE_GRID  # windows start on multiples of this, as the whole sequence's grid does
 from .skeleton import TWIN_MEAN, bone_lengths, scale_bones
 
@@ -142,7 +142,7 @@ class CausalStream:
         (17, 3) metres, root-relative, at the model frame at or before ``time``."""
         kp, conf, rel = self._prepare(keypoints, confidence)
         if self.camera is not None:
-            kp = (kp - np.array(self.camera[1:])) / self.camera[0]
+            kp = focal_units(kp, self.camera)
         if self.prev is not None and time <= self.prev[0]:
             raise ValueError(f"frame times must increase ({time} after {self.prev[0]})")
         if self.t0 is None:
