@@ -200,6 +200,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ablation")
     ap.add_argument("--init", help="fine-tune: start each run from this checkpoint ({seed}: the run's seed), e.g. "
                                   "runs/gpu/c256x5000/val/default-s{seed}/final.pt")
+    ap.add_argument("--init-member", help="with --init: which lifter of an ensemble to start from ({seed}: the "
+                                         "run's seed, e.g. --init default --init-member {seed})")
     ap.add_argument("--device")
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, reuse finished ones")
     ap.add_argument("--report", action="store_true", help="only tabulate the eval.json files already in --out")
@@ -215,7 +217,7 @@ def main() -> None:
     names = row_names(args.rows)
     print(f"command: python benchmarks/ablation.py {' '.join(args.rows)} --seeds {' '.join(map(str, args.seeds))}"
           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("steps", "batch_size", "channels", "window", "threshold", "split", "init")
+                    if k in ("steps", "batch_size", "channels", "window", "threshold", "split", "init", "init_member")
                     and v is not None)
           + f" --out {args.out}" + (" --report" if args.report else "") + (" --flip" if args.flip else "")
           + (" --grid" if args.grid else "")
@@ -236,7 +238,9 @@ def main() -> None:
                     results.append(json.loads((run / "eval.json").read_text()))
                 continue
             init = args.init.format(seed=seed) if args.init else cfg.init
-            results.append(run_row(replace(cfg, seed=seed, init=init), run, args.views, args.device, args.resume,
+            member = int(args.init_member.format(seed=seed)) if args.init_member else cfg.init_member
+            results.append(run_row(replace(cfg, seed=seed, init=init, init_member=member), run, args.views,
+                                   args.device, args.resume,
                                    split=args.split, rescore=args.rescore))
         if not results:
             print(f"| {Path(name).stem} | (not run) | | | | | | |")

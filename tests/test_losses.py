@@ -50,6 +50,26 @@ def test_eq4_with_hidden_joints_weighted():
         L.LossWeights(occluded=-1.0)
 
 
+def test_eq4_euclidean_distance_known_value_and_finite_gradient():
+    """Errors (0.3, 0.4, 0) on joint 3 and (0, 0, 1.2) on joint 5: 0.5 + 1.2 m per frame, not 0.25 + 1.44 m²;
+    a joint already exact gets a finite (zero) gradient."""
+    gt = torch.zeros(1, 2, 17, 3, dtype=torch.float64)
+    pred = gt.clone()
+    pred[:, :, 3, :2] = tensor([0.3, 0.4])
+    pred[:, :, 5, 2] = 1.2
+    pred.requires_grad_(True)
+    visible = torch.ones(1, 2, 17, dtype=torch.bool)
+    terms = L.loss_3d(pred, gt, gt[..., :2], visible, tensor([1.0]), None, L.LossWeights(distance="euclidean"))
+    assert terms["mse"].item() == pytest.approx(1.7, abs=1e-4)
+    assert L.loss_3d(pred, gt, gt[..., :2], visible, tensor([1.0]), None)["mse"].item() == pytest.approx(1.69)
+    terms["mse"].backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad[0, 0, 0].abs().max().item() < 1e-9
+    # the gradient of a joint's distance is its unit direction, over the 2 frames: (0.6, 0.8, 0) / 2
+    assert pred.grad[0, 0, 3].tolist() == pytest.approx([0.3, 0.4, 0.0])
+    with pytest.raises(ValueError, match="distance"):
+        L.LossWeights(distance="l1")
+
+
 def test_eq5_projection_up_to_scale_and_visible_only():
     rng = np.random.default_rng(0)
     pred = tensor(rng.normal(size=(1, 4, 17, 3)))

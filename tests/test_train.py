@@ -97,6 +97,13 @@ def test_the_fine_tuning_configs_start_from_the_shipped_model():
     # the shipped model averages lifters trained apart (model.ensemble): a fine-tuning run starts from the first
     first = {k: v for k, v in shipped.items() if not k.startswith("others.")}
     assert weights.keys() == first.keys() and all(torch.equal(weights[k], first[k]) for k in first)
+    # init_member picks the second (trained apart with seed 1): same names, other values
+    second = initial_weights(replace(cfg, init_member=1))
+    assert second.keys() == first.keys()
+    assert all(torch.equal(second[k], shipped["others.0." + k]) for k in first)
+    assert not torch.equal(second["tcn3d.stem.0.weight"], first["tcn3d.stem.0.weight"])
+    with pytest.raises(ValueError, match="holds 2 lifter"):
+        initial_weights(replace(cfg, init_member=2))
 
 
 def test_lr_schedule_follows_the_paper():

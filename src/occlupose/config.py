@@ -108,6 +108,8 @@ class TrainConfig:
     #: test-time settings flip_test, shift_test and encoding.confidence_frames may differ); the optimiser
     #: starts afresh at ``lr``
     init: str | None = None
+    #: which lifter of an ensemble ``init`` (the shipped pair) this run starts from: 0 the first, 1 the second
+    init_member: int = 0
     #: subjects whose clips keep their 3D; None = all training subjects (fully supervised). The other
     #: training subjects become 2D-only clips (semi-supervised, Eq. 5 + Eq. 8).
     supervised_subjects: tuple[str, ...] | None = None
@@ -134,7 +136,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "steps", "batch_size", "window", "log_every", "checkpoint_every", "eval_views", "echo",
                  integer=True)
-        at_least(self, 0, "threads", "seed", "workers", integer=True)
+        at_least(self, 0, "threads", "seed", "workers", "init_member", integer=True)
         positive(self, "lr", "lr_final")
         within(self, 0.0, 1.0, "lr_drop_at")
         one_of(self, "precision", PRECISIONS)

@@ -31,10 +31,13 @@ def loss_2d_tcn(pred_2d: torch.Tensor, gt_2d: torch.Tensor, reliable: torch.Tens
 
 
 def loss_mse_3d(pred: torch.Tensor, gt: torch.Tensor, zeta: torch.Tensor | None = None,
-                weight: torch.Tensor | None = None) -> torch.Tensor:
+                weight: torch.Tensor | None = None, euclidean: bool = False) -> torch.Tensor:
     """Eq. 4: mean squared 3D joint distance, over the windows that have 3D (zeta = 1); ``weight`` (B, T, J)
-    scales each joint's term (None: Eq. 4's equal weights)."""
+    scales each joint's term (None: Eq. 4's equal weights). ``euclidean``: the distance itself, not its square
+    (VideoPose3D's loss, the MPJPE it is scored by)."""
     err = ((pred - gt) ** 2).sum(-1)  # (B, T, J)
+    if euclidean:
+        err = torch.sqrt(err + 1e-12)  # the epsilon keeps the gradient finite at a perfect joint
     if weight is not None:
         err = err * weight
     if zeta is None:
@@ -106,17 +109,24 @@ class LossWeights:
     #: Eq. 4's term of a joint hidden in the window (Cylinder Man or occluder) counted this many times: 1 is the
     #: paper's plain mean; more spends the lifter's capacity on the joints its input cannot show
     occluded: float = 1.0
+    #: Eq. 4's distance: "squared" (the paper's MSE) or "euclidean" (each joint's error in metres, the metric
+    #: the lifter is scored by; for a joint the input cannot pin down it is minimised by the middle of the
+    #: likely places rather than their mean, and a far outlier pulls less)
+    distance: str = "squared"
 
     def __post_init__(self) -> None:
         at_least(self, 0.0, "alpha", "beta", "w1", "w2", "w_2d", "occluded")
+        if self.distance not in ("squared", "euclidean"):
+            raise ValueError(f"weights.distance is {self.distance!r}: 'squared' (Eq. 4) or 'euclidean'")
 
 
 def loss_3d(pred: torch.Tensor, gt: torch.Tensor, gt_2d: torch.Tensor, visible: torch.Tensor, zeta: torch.Tensor,
             fake_logits: torch.Tensor | None, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
     """Eq. 6: zeta MSE + (1 - zeta) projection + alpha symmetry + beta adversarial (terms and total)."""
     hidden = None if weights.occluded == 1.0 else 1.0 + (weights.occluded - 1.0) * (~visible).to(pred.dtype)
+    euclidean = weights.distance == "euclidean"
     terms = {
-        "mse": loss_mse_3d(pred, gt, zeta, hidden) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
+        "mse": loss_mse_3d(pred, gt, zeta, hidden, euclidean) if bool((zeta > 0.5).any()) else pred.new_zeros(()),
         "proj": loss_projection(pred, gt_2d, visible, zeta) if bool((zeta < 0.5).any()) else pred.new_zeros(()),
         "sym": loss_symmetry(pred),
         "adv": loss_adversarial_generator(fake_logits) if fake_logits is not None else pred.new_zeros(()),

@@ -206,7 +206,7 @@ RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Tensor]:
     """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent. From
-    an ensemble (the shipped model), its first lifter's: a run trains one."""
+    an ensemble (the shipped model), its lifter number ``cfg.init_member``'s: a run trains one."""
     loaded = load_checkpoint(cfg.init, device)
     # the test-time settings may differ: they change no weight; so may the frame the 3D is in (ray_frame,
     # ray_input) and the rule for what a low-C* keypoint shows (the encoding's mode and flag vote): the same
@@ -221,7 +221,14 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
                 if getattr(theirs, k) != getattr(mine, k)]
         raise ValueError(f"init {cfg.init}: its model differs from this run's ({'; '.join(diff)}); fine-tuning "
                          "needs the same network and input encoding")
-    return {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("others.")}
+    members = loaded.config.model.ensemble
+    if cfg.init_member >= members:
+        raise ValueError(f"init_member is {cfg.init_member}, but {cfg.init} holds {members} lifter(s) (0-based)")
+    weights = loaded.model.state_dict()
+    if cfg.init_member == 0:
+        return {k: v for k, v in weights.items() if not k.startswith("others.")}
+    prefix = f"others.{cfg.init_member - 1}."  # the lifters after the first are PoseLifter.others
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
 
 
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
@@ -330,8 +337,11 @@ def _train_loop(cfg: TrainConfig, model: PoseLifter, disc: Discriminator | None,
                 if rank == 0:
                     writer.writerow([done, lr, *(f"{mean[k]:.6g}" for k in mean), f"{time.time() - t0:.1f}"])
                     log_file.flush()
-                    rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
-                    bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
+                    if cfg.weights.distance == "euclidean":  # Eq. 4's term is then a sum of distances
+                        bar.set_postfix(loss=f"{mean['loss']:.4f}", mean_mm=f"{1000 * mean['mse'] / NUM_JOINTS:.0f}")
+                    else:
+                        rms_mm = 1000 * math.sqrt(max(mean["mse"], 0) / NUM_JOINTS)  # per-joint RMS 3D error
+                        bar.set_postfix(loss=f"{mean['loss']:.4f}", rms_mm=f"{rms_mm:.0f}")
             if rank == 0 and save:
                 save_checkpoint(last, model, cfg, done, _train_state(opt, disc, opt_d))
     except KeyboardInterrupt:
