@@ -25,7 +25,7 @@ from ablation import HELDOUT_BODIES, VAL_SUBJECTS, heldout_bodies  # this folder
 from occlupose.data import load_mocap
 from occlupose.deps import environment
 from occlupose.evaluate import evaluate_model
-from occlupose.lifter import PACKAGED, combine, load_checkpoint, test_time_options, with_test_time
+from occlupose.lifter import combine, load_checkpoint, test_time_options, with_test_time
 
 COLUMNS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "mpjpe_masked", "p_mpjpe_masked")
 
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    paths = [Path(r) / "final.pt" if Path(r).is_dir() else r if r in PACKAGED else Path(r) for r in args.runs]
+    paths = [Path(r) / "final.pt" if Path(r).is_dir() else Path(r) for r in args.runs]  # or a packaged name
     loaded = [load_checkpoint(p) for p in paths]
     if len(loaded) < 2 and loaded[0].config.model.ensemble < 2:
         ap.error("give at least two runs to average, or one ensemble (a packaged model)")
