@@ -18,6 +18,21 @@ def test_lifter3d_is_root_relative():
     assert torch.allclose(out[:, :, 0], torch.zeros(3, 16, 3))
 
 
+def test_confidence_products_feed_the_stem_position_times_confidence():
+    torch.manual_seed(0)
+    cfg = TCNConfig(channels=16, dropout=0.0, confidence_products=True)
+    net = Lifter3D(cfg).eval()
+    assert net.stem[0].in_channels == 17 * 5
+    plain = TCN(5, 3, cfg).eval()
+    plain.load_state_dict(net.state_dict())
+    x = torch.randn(2, 20, 17, 3)
+    # by hand: channels (x, y, c, x*c, y*c), then root-relative
+    by_hand = plain(torch.cat([x, x[..., :1] * x[..., 2:], x[..., 1:2] * x[..., 2:]], dim=-1))
+    assert torch.allclose(net(x), by_hand - by_hand[:, :, :1], atol=1e-6)
+    # off (every checkpoint before it): the stem as it was
+    assert Lifter3D(TCNConfig(channels=16)).stem[0].in_channels == 17 * 3
+
+
 def test_receptive_field_is_about_the_window():
     torch.manual_seed(0)
     net = TCN(3, 3, TCNConfig(channels=16, dropout=0.0)).eval()

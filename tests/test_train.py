@@ -1,12 +1,13 @@
 import csv
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from occlupose.config import ModelConfig, TrainConfig, load_config, save_config
-from occlupose.lifter import load_checkpoint
+from occlupose.lifter import PoseLifter, load_checkpoint
 from occlupose.models import TCNConfig
 from occlupose.train import initial_weights, lr_at, train
 
@@ -88,8 +89,6 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, mocap):
 
 
 def test_the_fine_tuning_configs_start_from_the_shipped_model():
-    from pathlib import Path
-
     cfg = load_config(Path(__file__).parents[1] / "configs" / "finetune" / "default_cmu_extra.yaml")
     assert cfg.init == "default" and cfg.extra_data == ("cmu_extra",) and cfg.lr == cfg.lr_final == 1e-4
     shipped = load_checkpoint(None).model.state_dict()
@@ -104,6 +103,21 @@ def test_the_fine_tuning_configs_start_from_the_shipped_model():
     assert not torch.equal(second["tcn3d.stem.0.weight"], first["tcn3d.stem.0.weight"])
     with pytest.raises(ValueError, match="holds 2 lifter"):
         initial_weights(replace(cfg, init_member=2))
+
+
+def test_a_lifter_without_confidence_products_starts_one_with_them_unchanged():
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "finetune" / "default_cmu_extra.yaml")
+    shipped = load_checkpoint(None).model
+    model = replace(shipped.cfg, ensemble=1, tcn=replace(shipped.cfg.tcn, confidence_products=True))
+    weights = initial_weights(replace(cfg, model=model, init_member=1))
+    wide = PoseLifter(model).eval()
+    wide.load_state_dict(weights)
+    stem = weights["tcn3d.stem.0.weight"].reshape(256, 17, 5, -1)
+    assert torch.equal(stem[:, :, :3].reshape(256, 51, -1), shipped.state_dict()["others.0.tcn3d.stem.0.weight"])
+    assert not stem[:, :, 3:].any()
+    # the same function as the lifter it started from, before any step
+    x = torch.randn(1, 40, 17, 3)
+    assert torch.allclose(wide.tcn3d(x), shipped.others[0].tcn3d(x), atol=1e-5)
 
 
 def test_lr_schedule_follows_the_paper():
@@ -138,8 +152,6 @@ def test_training_is_reproducible(tmp_path, mocap):
 
 
 def test_every_committed_config_loads_and_ablation_rows_add_one_component_each():
-    from pathlib import Path
-
     root = Path(__file__).parents[1] / "configs"
     cfgs = {p.stem: load_config(p) for p in sorted((root / "ablation").glob("*.yaml"))}
     assert load_config(root / "default.yaml").name == "occlupose-default"
@@ -178,7 +190,6 @@ def test_subjects_restrict_the_training_data(mocap):
 
 def test_ablation_budget_and_sweeps_apply_to_any_row():
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from ablation import resolve, row_names, run_name, shrink

@@ -35,6 +35,10 @@ class TCNConfig:
     #: only past and present frames shape each output (live use): left-only padding, and upsampling by
     #: repetition then a causal convolution instead of the transposed convolutions
     causal: bool = False
+    #: the 3D TCN's first layer also sees each joint's position multiplied by its third channel (C* or the
+    #: flag), so it can weigh a guess by its confidence instead of only adding the two; the input stays
+    #: (..., 17, 3), the products are formed inside the network. Ignored by the 2D TCN
+    confidence_products: bool = False
 
     def __post_init__(self) -> None:
         at_least(self, 1, "channels", integer=True)
@@ -130,11 +134,23 @@ class Lifter3D(TCN):
     """3D TCN whose output is root-relative by construction (the pelvis is the origin)."""
 
     def __init__(self, cfg: TCNConfig = TCNConfig()):
-        super().__init__(3, 3, cfg)
+        super().__init__(5 if cfg.confidence_products else 3, 3, cfg)
+        self.products = cfg.confidence_products
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.products:
+            x = torch.cat([x, x[..., :2] * x[..., 2:3]], dim=-1)
         out = super().forward(x)
         return out - out[:, :, :1]
+
+
+def widen_stem(weight: torch.Tensor) -> torch.Tensor:
+    """A 3D TCN's (C, 17 * 3, k) stem weight as the (C, 17 * 5, k) one of a stem with
+    ``confidence_products``, the products' weights zero: the same function, so a trained lifter can be
+    fine-tuned into using them."""
+    c, _, k = weight.shape
+    per_joint = weight.reshape(c, NUM_JOINTS, 3, k)
+    return torch.cat([per_joint, per_joint.new_zeros(c, NUM_JOINTS, 2, k)], dim=2).reshape(c, NUM_JOINTS * 5, k)
 
 
 class Discriminator(nn.Module):

@@ -37,7 +37,7 @@ from .lifter import (
     turn_by_ray,
     weight_design,
 )
-from .models import Discriminator
+from .models import Discriminator, widen_stem
 from .safeio import atomic_file, clear_owned, made_folder, run_folder
 from .skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
@@ -201,12 +201,15 @@ def _distributed() -> tuple[int, int]:
 
 
 #: the files a run folder holds; a restart with ``overwrite`` removes an earlier run's
+#: the 3D TCN's first convolution, the one weight that ``confidence_products`` widens
+STEM = "tcn3d.stem.0.weight"
 RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 
 def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Tensor]:
     """The lifter weights of ``cfg.init`` (float32), checked to fit ``cfg.model`` before any step is spent. From
-    an ensemble (the shipped model), its lifter number ``cfg.init_member``'s: a run trains one."""
+    an ensemble (the shipped model), its lifter number ``cfg.init_member``'s: a run trains one. A lifter without
+    confidence products may start a run with them: its stem is widened with zero weights for the products."""
     loaded = load_checkpoint(cfg.init, device)
     # the test-time settings may differ: they change no weight; so may the frame the 3D is in (ray_frame,
     # ray_input) and the rule for what a low-C* keypoint shows (the encoding's mode and flag vote): the same
@@ -216,6 +219,10 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
         return replace(w, ray_frame=False, ray_input=False, encoding=replace(w.encoding, mode="soft", flag_frames=1))
 
     theirs, mine = design(loaded.config.model), design(cfg.model)
+    # a lifter without confidence products may start one with them (its stem widened, the products unused)
+    widen = mine.tcn.confidence_products and not theirs.tcn.confidence_products
+    if widen:
+        theirs = replace(theirs, tcn=replace(theirs.tcn, confidence_products=True))
     if theirs != mine:
         diff = [f"{k}: {getattr(theirs, k)} vs {getattr(mine, k)}" for k in vars(mine)
                 if getattr(theirs, k) != getattr(mine, k)]
@@ -226,9 +233,13 @@ def initial_weights(cfg: TrainConfig, device: str = "cpu") -> dict[str, torch.Te
         raise ValueError(f"init_member is {cfg.init_member}, but {cfg.init} holds {members} lifter(s) (0-based)")
     weights = loaded.model.state_dict()
     if cfg.init_member == 0:
-        return {k: v for k, v in weights.items() if not k.startswith("others.")}
-    prefix = f"others.{cfg.init_member - 1}."  # the lifters after the first are PoseLifter.others
-    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+        lifter = {k: v for k, v in weights.items() if not k.startswith("others.")}
+    else:
+        prefix = f"others.{cfg.init_member - 1}."  # the lifters after the first are PoseLifter.others
+        lifter = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    if widen:
+        lifter[STEM] = widen_stem(lifter[STEM])
+    return lifter
 
 
 def _run_folder(run_dir: str | os.PathLike, resume: bool, overwrite: bool) -> tuple[Path, bool]:
