@@ -200,9 +200,9 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-#: the files a run folder holds; a restart with ``overwrite`` removes an earlier run's
 #: the 3D TCN's first convolution, the one weight that ``confidence_products`` widens
 STEM = "tcn3d.stem.0.weight"
+#: the files a run folder holds; a restart with ``overwrite`` removes an earlier run's
 RUN_FILES = r"config\.yaml|log\.csv|last\.pt|final\.pt|\..+\.partial\.\w+"
 
 
