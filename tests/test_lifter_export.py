@@ -44,6 +44,22 @@ def test_onnx_matches_torch_for_any_length(tmp_path, use_2d_tcn, causal, shift, 
         assert np.abs(out - ref).max() <= 1e-4
 
 
+def test_onnx_matches_torch_with_stem_extras(tmp_path):
+    """Confidence products and normalised averages are formed inside the network: the graph carries them."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(tcn=TCNConfig(channels=16, confidence_products=True, normalized_sigmas=(2.0, 6.0)),
+                      flip_test=True, shift_test=True, encoding=InputEncoding(mode="soft"))
+    model = PoseLifter(cfg).eval()
+    sess = _session(export_lifter_onnx(model, tmp_path / "m.onnx"))
+    rng = np.random.default_rng(3)
+    for t in (1, 5, 64):  # shorter and longer than the averages' 37 taps
+        x = rng.normal(size=(2, t, 17, 3)).astype(np.float32)
+        x[..., 2] = rng.uniform(0.0, 1.0, size=(2, t, 17))
+        with torch.no_grad():
+            ref = model.infer(torch.from_numpy(x)).numpy()
+        assert np.abs(sess.run(["poses"], {"x": x})[0] - ref).max() <= 1e-4
+
+
 def test_contract_reproduces_lift(tmp_path):
     """A caller that follows the JSON (encode with its settings, frames at its fps) gets ``lift``'s 3D."""
     loaded = load_checkpoint()

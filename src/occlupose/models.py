@@ -39,10 +39,20 @@ class TCNConfig:
     #: flag), so it can weigh a guess by its confidence instead of only adding the two; the input stays
     #: (..., 17, 3), the products are formed inside the network. Ignored by the 2D TCN
     confidence_products: bool = False
+    #: the 3D TCN's first layer also sees, per joint and for each of these Gaussian widths (frames), its
+    #: position averaged over time weighted by the third channel (normalised convolution: sum w·C*·x / sum
+    #: w·C*) and that weight's sum: a hidden joint's estimate from the frames around it where it was seen,
+    #: a division the convolutions cannot form. Empty: off. Not for the causal lifter. Ignored by the 2D TCN
+    normalized_sigmas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         at_least(self, 1, "channels", integer=True)
         within(self, 0.0, 0.99, "dropout")
+        sigmas = self.normalized_sigmas
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in sigmas):
+            raise ValueError(f"TCNConfig.normalized_sigmas must be positive numbers of frames, got {sigmas!r}")
+        if sigmas and self.causal:
+            raise ValueError("TCNConfig.normalized_sigmas looks at future frames: not for a causal TCN")
         # odd, so that "same" padding keeps the length; >= 3 for the transposed convolutions' padding
         if not (isinstance(self.kernel, int) and self.kernel >= 3 and self.kernel % 2 == 1):
             raise ValueError(f"TCNConfig.kernel must be an odd integer >= 3, got {self.kernel!r}")
@@ -130,16 +140,48 @@ class TCN(nn.Module):
         return out.transpose(1, 2).reshape(b, t, NUM_JOINTS, self.out_dims)
 
 
+def gaussian_kernels(sigmas: tuple[float, ...]) -> torch.Tensor:
+    """(S, K) Gaussian weights, one row per width in frames, all of one odd length K (3 widths of the
+    widest either side), each row summing to 1."""
+    half = max(1, int(3 * max(sigmas) + 0.999))
+    t = torch.arange(-half, half + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * (t[None] / torch.tensor(sigmas, dtype=torch.float64)[:, None]) ** 2)
+    return (w / w.sum(1, keepdim=True)).float()
+
+
+def normalized_average(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """(B, T, J, 3) positions and weights -> (B, T, J, 3 * S): per width, the weighted average position over
+    time (x, y) and the sum of the weights that formed it. Frames outside the sequence weigh nothing."""
+    b, t, j, _ = x.shape
+    s, k = kernels.shape
+    w = x[..., 2:3]
+    h = torch.cat([x[..., :2] * w, w], dim=-1)  # (B, T, J, 3): w·x, w·y, w
+    h = h.reshape(b, t, j * 3).transpose(1, 2).reshape(b * j * 3, 1, t)
+    h = F.conv1d(h, kernels[:, None].to(h), padding=k // 2)  # (B·J·3, S, T)
+    h = h.reshape(b, j, 3, s, t).permute(0, 4, 1, 3, 2)  # (B, T, J, S, 3)
+    den = h[..., 2:3]
+    avg = h[..., :2] / den.clamp_min(1e-3)
+    return torch.cat([avg, den], dim=-1).reshape(b, t, j, 3 * s)
+
+
 class Lifter3D(TCN):
     """3D TCN whose output is root-relative by construction (the pelvis is the origin)."""
 
     def __init__(self, cfg: TCNConfig = TCNConfig()):
-        super().__init__(5 if cfg.confidence_products else 3, 3, cfg)
+        sigmas = tuple(float(v) for v in cfg.normalized_sigmas)
+        super().__init__((5 if cfg.confidence_products else 3) + 3 * len(sigmas), 3, cfg)
         self.products = cfg.confidence_products
+        self.kernels: torch.Tensor | None
+        self.register_buffer("kernels", gaussian_kernels(sigmas) if sigmas else None, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [x]
         if self.products:
-            x = torch.cat([x, x[..., :2] * x[..., 2:3]], dim=-1)
+            parts.append(x[..., :2] * x[..., 2:3])
+        if self.kernels is not None:
+            parts.append(normalized_average(x, self.kernels))
+        if len(parts) > 1:
+            x = torch.cat(parts, dim=-1)
         out = super().forward(x)
         return out - out[:, :, :1]
 
