@@ -147,8 +147,9 @@ def run_row(cfg: TrainConfig, run: Path, views: int, device: str | None = None, 
     def score(flip: bool, clean: bool = False, where: tuple | None = None, grid: bool = False) -> dict:
         data, clips = where or (mocap, keys)
         loaded.model.cfg = replace(loaded.model.cfg, flip_test=flip, shift_test=grid)
-        # a bound row (augment.oracle_hidden) is scored on the inputs it was trained for
-        test_aug = replace(EVAL_AUGMENT, oracle_hidden=cfg.augment.oracle_hidden)
+        # a bound row (augment.oracle_hidden, oracle_flags) is scored on the inputs it was trained for
+        test_aug = replace(EVAL_AUGMENT, oracle_hidden=cfg.augment.oracle_hidden,
+                           oracle_flags=cfg.augment.oracle_flags)
         return evaluate_model(loaded.model, data, aug_cfg=test_aug, views=views, device=device, keys=clips,
                               clean=clean)
 

@@ -207,3 +207,16 @@ def test_the_hidden_joints_oracle_sees_them_as_visible_ones_with_the_same_draws(
     # hidden joints: as close to the truth as the visible ones, not the detector's wrong guesses
     assert err_oracle[hid].mean() < 1.5 * err_real[~hid].mean() < err_real[hid].mean()
     assert oracle.conf[hid].mean() > 0.6 > real.conf[hid].mean()
+
+
+def test_the_flag_oracle_keeps_the_guesses_and_tells_the_truth_about_them(mocap):
+    world = mocap.clips[mocap.keys("train")[0]][None, :64].repeat(6, 0)
+    real = Augmenter(AugmentConfig())(np.random.default_rng(4), world)
+    oracle = Augmenter(AugmentConfig(oracle_flags=True))(np.random.default_rng(4), world)
+    assert real.occluded.any() and (~real.occluded).any()
+    # the same draws: the same hidden joints and the same (wrong) guesses for them
+    np.testing.assert_array_equal(oracle.occluded, real.occluded)
+    np.testing.assert_array_equal(oracle.det_2d, real.det_2d)
+    # the confidence is the truth: 0 hidden, 1 seen; so "reliable" is exactly "not occluded"
+    np.testing.assert_array_equal(oracle.conf, np.where(real.occluded, 0.0, 1.0).astype(np.float32))
+    np.testing.assert_array_equal(oracle.reliable, ~real.occluded)

@@ -120,6 +120,10 @@ class AugmentConfig:
     #: visible confidences), while ``occluded`` still marks them for scoring; a lifter trained and scored so
     #: shows what knowing the hidden joints' 2D would be worth (configs/extra/oracle_hidden_bound.yaml)
     oracle_hidden: bool = False
+    #: a bound, not a recipe: the detector's positions as usual, but its confidence replaced by the truth (1 for
+    #: a visible joint, 0 for a hidden one), so that a lifter trained and scored so shows what an exact
+    #: occlusion flag would be worth over C* (configs/extra/oracle_flags_bound.yaml)
+    oracle_flags: bool = False
 
     def __post_init__(self) -> None:
         within(self, 0.0, 1.0, "perspective_prob", "clean_prob")
@@ -282,6 +286,8 @@ class Augmenter:
         flow = displacements(gt_2d) + rng.normal(0, det.flow_noise, (b, t, 17, 2)) * u
         box = box_size(gt_2d)  # (B, T) person box size
         conf = flow_consistency(conf, flow, displacements(det_2d), box, self.occlusion.sigma)
+        if cfg.oracle_flags:
+            conf = np.where(occluded, 0.0, 1.0)
         if cfg.clean_prob > 0:  # drawn only when asked for, so other configs keep their random stream
             clean = rng.random(b) < cfg.clean_prob
             det_2d = np.where(clean[:, None, None, None], gt_2d, det_2d)
