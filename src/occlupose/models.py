@@ -17,6 +17,7 @@ root-relative in metres for the 3D TCN.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -143,7 +144,7 @@ class TCN(nn.Module):
 def gaussian_kernels(sigmas: tuple[float, ...]) -> torch.Tensor:
     """(S, K) Gaussian weights, one row per width in frames, all of one odd length K (3 widths of the
     widest either side), each row summing to 1."""
-    half = max(1, int(3 * max(sigmas) + 0.999))
+    half = max(1, math.ceil(3 * max(sigmas)))
     t = torch.arange(-half, half + 1, dtype=torch.float64)
     w = torch.exp(-0.5 * (t[None] / torch.tensor(sigmas, dtype=torch.float64)[:, None]) ** 2)
     return (w / w.sum(1, keepdim=True)).float()
